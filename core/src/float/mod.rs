@@ -1,0 +1,1 @@
+//! The float evaluator (in progress).

@@ -1,0 +1,20 @@
+//! Veil core: ONNX import, the IR, fixed-point quantization with its integer reference evaluator, the float
+//! evaluator and image preprocessing.
+//!
+//! The pipeline, one type per stage: [`onnx::load_onnx`] → [`ir::Graph`] →
+//! [`quant::quantize`] → [`quant::QuantizedGraph`], whose [`quant::QuantizedGraph::run`] is the integer
+//! reference that circuits must reproduce bit for bit.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod ir;
+#[cfg(feature = "onnx")]
+pub mod onnx;
+pub mod tensor;
+#[cfg(feature = "float")]
+pub mod float;
+pub mod manifest;
+#[cfg(feature = "images")]
+pub mod preprocess;
+pub mod samples;
+pub mod quant;
