@@ -18,3 +18,9 @@ pub mod manifest;
 pub mod preprocess;
 pub mod samples;
 pub mod quant;
+pub mod error;
+pub mod model;
+pub mod report;
+
+pub use error::Error;
+pub use model::{Model, Verdict};
