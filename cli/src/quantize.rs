@@ -46,7 +46,8 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         inputs.push((sample.name.clone(), sample.role, preprocess(&image, &sample.crop(), &norm)?));
     }
     let calibration_set = inputs.iter().filter(|(_, role, _)| *role == Role::Calibration);
-    let mut calibration = Calibration::collect(&model.graph, calibration_set.map(|(n, _, t)| (n.clone(), std::slice::from_ref(t))))?;
+    let mut calibration =
+        Calibration::collect(&model.graph, calibration_set.map(|(n, _, t)| (n.clone(), std::slice::from_ref(t))))?;
     if calibration.samples.is_empty() {
         anyhow::bail!("{} holds no calibration sample", args.calib.display());
     }

@@ -23,7 +23,10 @@ pub struct Args {
 }
 
 fn parse_crop(text: &str) -> Result<Crop, String> {
-    let v: Vec<u32> = text.split(',').map(|p| p.trim().parse::<u32>().map_err(|e| format!("{p:?}: {e}"))).collect::<Result<_, _>>()?;
+    let v: Vec<u32> = text
+        .split(',')
+        .map(|p| p.trim().parse::<u32>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
     match v.as_slice() {
         [left, top, right, bottom] => Ok(Crop::Box { left: *left, top: *top, right: *right, bottom: *bottom }),
         _ => Err("expected four integers: left,top,right,bottom".into()),
@@ -34,10 +37,12 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let model = Model::load_onnx(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let image = load_image(&args.image)?;
     let input = preprocess(&image, args.crop.as_ref().unwrap_or(&Crop::CenterSquare), &model.manifest.normalization())?;
-    let outputs = if args.quantized { run_quantized(&model.quantize_default()?, &input)? } else { model.run_float(&input)? };
+    let outputs =
+        if args.quantized { run_quantized(&model.quantize_default()?, &input)? } else { model.run_float(&input)? };
     let verdict = model.verdict(&outputs);
     if json {
-        let mut object = serde_json::json!({ "model": model.manifest.name, "quantized": args.quantized, "outputs": outputs });
+        let mut object =
+            serde_json::json!({ "model": model.manifest.name, "quantized": args.quantized, "outputs": outputs });
         match &verdict {
             Verdict::Age { expected_age, top } => {
                 object["expected_age"] = (*expected_age).into();

@@ -7,20 +7,20 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod ir;
-#[cfg(feature = "onnx")]
-pub mod onnx;
-pub mod tensor;
+pub mod error;
 #[cfg(feature = "float")]
 pub mod float;
+pub mod ir;
 pub mod manifest;
+pub mod model;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 #[cfg(feature = "images")]
 pub mod preprocess;
-pub mod samples;
 pub mod quant;
-pub mod error;
-pub mod model;
 pub mod report;
+pub mod samples;
+pub mod tensor;
 
 pub use error::Error;
 pub use model::{Model, Verdict};

@@ -227,37 +227,25 @@ pub struct OutputSpec {
 
 /// Reads and validates a manifest.
 pub fn load(path: &Path) -> Result<ModelManifest, ManifestError> {
-    let io_err = |source| ManifestError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source| ManifestError::Io { path: path.to_path_buf(), source };
     let mut text = String::new();
     let file = File::open(path).map_err(io_err)?;
     let read = file.take(MAX_MANIFEST_BYTES + 1).read_to_string(&mut text);
-    let parse_err = |detail: String| ManifestError::Parse {
-        path: path.to_path_buf(),
-        detail,
-    };
+    let parse_err = |detail: String| ManifestError::Parse { path: path.to_path_buf(), detail };
     match read {
         Ok(n) if n as u64 > MAX_MANIFEST_BYTES => {
-            return Err(parse_err(format!(
-                "file is over {MAX_MANIFEST_BYTES} bytes"
-            )))
+            return Err(parse_err(format!("file is over {MAX_MANIFEST_BYTES} bytes")))
         }
         Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-            return Err(parse_err(e.to_string()))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(parse_err(e.to_string())),
         Err(e) => return Err(io_err(e)),
     }
     let manifest: ModelManifest = toml::from_str(&text).map_err(|e| parse_err(e.to_string()))?;
-    manifest
-        .check()
-        .map_err(|(field, detail)| ManifestError::Invalid {
-            path: Some(path.to_path_buf()),
-            field,
-            detail,
-        })?;
+    manifest.check().map_err(|(field, detail)| ManifestError::Invalid {
+        path: Some(path.to_path_buf()),
+        field,
+        detail,
+    })?;
     Ok(manifest)
 }
 
@@ -266,10 +254,7 @@ pub fn load(path: &Path) -> Result<ModelManifest, ManifestError> {
 /// Tries `<dir>/<stem>.toml` first; when it is missing or its `sha256` differs from the digest of
 /// `onnx_bytes`, scans the other `*.toml` files of the model's directory (in name order, skipping files that
 /// are not valid manifests) for one whose `sha256` matches. Returns the manifest and its path.
-pub fn find_for_model(
-    onnx_path: &Path,
-    onnx_bytes: &[u8],
-) -> Result<(ModelManifest, PathBuf), ManifestError> {
+pub fn find_for_model(onnx_path: &Path, onnx_bytes: &[u8]) -> Result<(ModelManifest, PathBuf), ManifestError> {
     let digest = sha256_hex(onnx_bytes);
     let dir = match onnx_path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -292,31 +277,21 @@ pub fn find_for_model(
             continue;
         }
         match load(&candidate) {
-            Ok(manifest) if manifest.sha256.eq_ignore_ascii_case(&digest) => {
-                return Ok((manifest, candidate))
-            }
+            Ok(manifest) if manifest.sha256.eq_ignore_ascii_case(&digest) => return Ok((manifest, candidate)),
             Ok(_) | Err(ManifestError::Parse { .. } | ManifestError::Invalid { .. }) => {}
             Err(other) => return Err(other),
         }
     }
-    Err(ManifestError::NotFound {
-        model: onnx_path.to_path_buf(),
-        searched_dir: dir,
-    })
+    Err(ManifestError::NotFound { model: onnx_path.to_path_buf(), searched_dir: dir })
 }
 
 /// The `*.toml` files of `dir`, sorted by name.
 fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, ManifestError> {
-    let io_err = |source| ManifestError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
+    let io_err = |source| ManifestError::Io { path: dir.to_path_buf(), source };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_err)? {
         let path = entry.map_err(io_err)?.path();
-        let is_toml = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        let is_toml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
         if is_toml && path.is_file() {
             files.push(path);
         }
@@ -335,12 +310,7 @@ impl ModelManifest {
     /// `age_bins` entry per class, a gender model exactly two `labels` and two classes, a classifier one
     /// label per class.
     pub fn task(&self) -> Result<Task, ManifestError> {
-        self.check_task()
-            .map_err(|(field, detail)| ManifestError::Invalid {
-                path: None,
-                field,
-                detail,
-            })
+        self.check_task().map_err(|(field, detail)| ManifestError::Invalid { path: None, field, detail })
     }
 
     /// The number of output classes (the last output dimension).
@@ -359,9 +329,7 @@ impl ModelManifest {
         match &self.calibration {
             Some(file) => manifest_dir.join(file),
             None => {
-                let stem = Path::new(&self.onnx)
-                    .file_stem()
-                    .unwrap_or(self.name.as_ref());
+                let stem = Path::new(&self.onnx).file_stem().unwrap_or(self.name.as_ref());
                 let mut file = stem.to_os_string();
                 file.push(".calib.json");
                 manifest_dir.join(file)
@@ -387,13 +355,7 @@ impl ModelManifest {
     /// Every check `load` makes.
     fn check(&self) -> Result<(), FieldError> {
         if self.schema != SCHEMA {
-            return Err((
-                "schema",
-                format!(
-                    "is {}, but this version of Veil reads {SCHEMA}",
-                    self.schema
-                ),
-            ));
+            return Err(("schema", format!("is {}, but this version of Veil reads {SCHEMA}", self.schema)));
         }
         if self.name.trim().is_empty() {
             return Err(("name", "is empty".into()));
@@ -407,13 +369,7 @@ impl ModelManifest {
         }
         self.check_input()?;
         if self.output.shape.is_empty() || self.output.shape.contains(&0) {
-            return Err((
-                "output.shape",
-                format!(
-                    "{:?} must be non-empty with no zero dimension",
-                    self.output.shape
-                ),
-            ));
+            return Err(("output.shape", format!("{:?} must be non-empty with no zero dimension", self.output.shape)));
         }
         self.check_task().map(|_| ())
     }
@@ -424,24 +380,15 @@ impl ModelManifest {
         match input.shape[..] {
             [1, 3, h, w] if side_ok(h) && side_ok(w) => {}
             _ => {
-                let detail = format!(
-                    "{:?} is not [1, 3, H, W] with H and W in 1..={MAX_INPUT_SIDE}",
-                    input.shape
-                );
+                let detail = format!("{:?} is not [1, 3, H, W] with H and W in 1..={MAX_INPUT_SIDE}", input.shape);
                 return Err(("input.shape", detail));
             }
         }
         if !input.means.iter().all(|m| m.is_finite()) {
-            return Err((
-                "input.means",
-                format!("{:?} are not all finite", input.means),
-            ));
+            return Err(("input.means", format!("{:?} are not all finite", input.means)));
         }
         if !input.scale.is_finite() || input.scale == 0.0 {
-            return Err((
-                "input.scale",
-                format!("{} is not a finite non-zero number", input.scale),
-            ));
+            return Err(("input.scale", format!("{} is not a finite non-zero number", input.scale)));
         }
         Ok(())
     }
@@ -457,10 +404,8 @@ impl ModelManifest {
                 if output.labels.is_some() {
                     return Err(("output.labels", "is not allowed for the age task".into()));
                 }
-                let bins = output.age_bins.clone().ok_or((
-                    "output.age_bins",
-                    String::from("is required for the age task"),
-                ))?;
+                let bins =
+                    output.age_bins.clone().ok_or(("output.age_bins", String::from("is required for the age task")))?;
                 if bins.len() != classes {
                     return Err((
                         "output.age_bins",
@@ -474,32 +419,22 @@ impl ModelManifest {
             }
             TaskKind::Gender => {
                 let labels = self.labels(classes)?;
-                let labels: [String; 2] = labels.try_into().map_err(|l: Vec<String>| {
-                    (
-                        "output.labels",
-                        format!("has {} labels; gender needs 2", l.len()),
-                    )
-                })?;
+                let labels: [String; 2] = labels
+                    .try_into()
+                    .map_err(|l: Vec<String>| ("output.labels", format!("has {} labels; gender needs 2", l.len())))?;
                 Ok(Task::Gender { labels })
             }
-            TaskKind::Classifier => Ok(Task::Classifier {
-                labels: self.labels(classes)?,
-            }),
+            TaskKind::Classifier => Ok(Task::Classifier { labels: self.labels(classes)? }),
         }
     }
 
     /// The labels, checked to be one per class.
     fn labels(&self, classes: usize) -> Result<Vec<String>, FieldError> {
         let task = self.task;
-        let labels = self.output.labels.clone().ok_or((
-            "output.labels",
-            format!("is required for the {task:?} task"),
-        ))?;
+        let labels =
+            self.output.labels.clone().ok_or(("output.labels", format!("is required for the {task:?} task")))?;
         if labels.len() != classes {
-            return Err((
-                "output.labels",
-                format!("has {} labels for {classes} output classes", labels.len()),
-            ));
+            return Err(("output.labels", format!("has {} labels for {classes} output classes", labels.len())));
         }
         Ok(labels)
     }
@@ -508,14 +443,9 @@ impl ModelManifest {
 /// Checks that a file named by the manifest stays inside the manifest's directory tree.
 fn check_relative(field: &'static str, file: &str) -> Result<(), FieldError> {
     let path = Path::new(file);
-    let plain = path
-        .components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    let plain = path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
     if file.is_empty() || !plain {
-        return Err((
-            field,
-            format!("{file:?} must be a relative path without `..`"),
-        ));
+        return Err((field, format!("{file:?} must be a relative path without `..`")));
     }
     Ok(())
 }
@@ -570,35 +500,20 @@ labels = ["female", "male"]
     #[test]
     fn finds_the_named_manifest_and_a_renamed_model() {
         let dir = temp_dir("find");
-        std::fs::write(
-            dir.join("gender.toml"),
-            manifest_text("gender", &sha256_hex(MODEL_BYTES)),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("other.toml"),
-            manifest_text("other", &sha256_hex(b"other")),
-        )
-        .unwrap();
+        std::fs::write(dir.join("gender.toml"), manifest_text("gender", &sha256_hex(MODEL_BYTES))).unwrap();
+        std::fs::write(dir.join("other.toml"), manifest_text("other", &sha256_hex(b"other"))).unwrap();
         std::fs::write(dir.join("notes.toml"), "not = [a manifest").unwrap();
 
         let (manifest, path) = find_for_model(&dir.join("gender.onnx"), MODEL_BYTES).unwrap();
-        assert_eq!(
-            (manifest.name.as_str(), path),
-            ("gender", dir.join("gender.toml"))
-        );
+        assert_eq!((manifest.name.as_str(), path), ("gender", dir.join("gender.toml")));
         // A renamed copy is found by its digest.
         let (manifest, path) = find_for_model(&dir.join("renamed-copy.onnx"), MODEL_BYTES).unwrap();
-        assert_eq!(
-            (manifest.name.as_str(), path),
-            ("gender", dir.join("gender.toml"))
-        );
+        assert_eq!((manifest.name.as_str(), path), ("gender", dir.join("gender.toml")));
         // A model named like another's manifest, but with the bytes of this one, still finds this one.
         let (manifest, _) = find_for_model(&dir.join("other.onnx"), MODEL_BYTES).unwrap();
         assert_eq!(manifest.name, "gender");
         // A modified model finds none.
-        let err =
-            find_for_model(&dir.join("gender.onnx"), b"pretend this is an ONNX modeL").unwrap_err();
+        let err = find_for_model(&dir.join("gender.onnx"), b"pretend this is an ONNX modeL").unwrap_err();
         assert!(matches!(err, ManifestError::NotFound { searched_dir, .. } if searched_dir == dir));
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -606,11 +521,7 @@ labels = ["female", "male"]
     #[test]
     fn a_broken_named_manifest_is_reported() {
         let dir = temp_dir("broken");
-        std::fs::write(
-            dir.join("m.toml"),
-            manifest_text("m", &sha256_hex(MODEL_BYTES)) + "extra = 1\n",
-        )
-        .unwrap();
+        std::fs::write(dir.join("m.toml"), manifest_text("m", &sha256_hex(MODEL_BYTES)) + "extra = 1\n").unwrap();
         let err = find_for_model(&dir.join("m.onnx"), MODEL_BYTES).unwrap_err();
         assert!(matches!(err, ManifestError::Parse { .. }), "{err}");
         let err = find_for_model(&dir.join("missing-dir/m.onnx"), MODEL_BYTES).unwrap_err();
@@ -622,73 +533,25 @@ labels = ["female", "male"]
     fn task_validation() {
         let sha = sha256_hex(MODEL_BYTES);
         let gender = parsed(&manifest_text("g", &sha));
-        assert_eq!(
-            gender.task().unwrap(),
-            Task::Gender {
-                labels: ["female".into(), "male".into()]
-            }
-        );
-        assert_eq!(
-            gender.calibration_path(Path::new("m")),
-            Path::new("m/g.calib.json")
-        );
+        assert_eq!(gender.task().unwrap(), Task::Gender { labels: ["female".into(), "male".into()] });
+        assert_eq!(gender.calibration_path(Path::new("m")), Path::new("m/g.calib.json"));
 
         let three = manifest_text("g", &sha)
             .replace("shape = [1, 2]", "shape = [1, 3]")
             .replace(r#"["female", "male"]"#, r#"["a", "b", "c"]"#);
         let err = parsed(&three).task().unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ManifestError::Invalid {
-                    field: "output.labels",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, ManifestError::Invalid { field: "output.labels", .. }), "{err}");
         let classifier = parsed(&three.replace(r#"task = "gender""#, r#"task = "classifier""#));
-        assert_eq!(
-            classifier.task().unwrap(),
-            Task::Classifier {
-                labels: vec!["a".into(), "b".into(), "c".into()]
-            }
-        );
+        assert_eq!(classifier.task().unwrap(), Task::Classifier { labels: vec!["a".into(), "b".into(), "c".into()] });
 
         let age = manifest_text("g", &sha).replace(r#"task = "gender""#, r#"task = "age""#);
         let err = parsed(&age).task().unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ManifestError::Invalid {
-                    field: "output.labels",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        let age = age.replace(
-            r#"labels = ["female", "male"]"#,
-            "age_bins = [1.0, 2.0, 3.0]",
-        );
+        assert!(matches!(err, ManifestError::Invalid { field: "output.labels", .. }), "{err}");
+        let age = age.replace(r#"labels = ["female", "male"]"#, "age_bins = [1.0, 2.0, 3.0]");
         let err = parsed(&age).task().unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ManifestError::Invalid {
-                    field: "output.age_bins",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, ManifestError::Invalid { field: "output.age_bins", .. }), "{err}");
         let age = parsed(&age.replace("shape = [1, 2]", "shape = [1, 3]"));
-        assert_eq!(
-            age.task().unwrap(),
-            Task::Age {
-                bins: vec![1.0, 2.0, 3.0]
-            }
-        );
+        assert_eq!(age.task().unwrap(), Task::Age { bins: vec![1.0, 2.0, 3.0] });
     }
 
     #[test]
@@ -699,28 +562,17 @@ labels = ["female", "male"]
             ("schema = 1", "schema = 2", "schema"),
             (&sha[..], "abc", "sha256"),
             ("onnx = \"m.onnx\"", "onnx = \"../m.onnx\"", "onnx"),
-            (
-                "shape = [1, 3, 32, 32]",
-                "shape = [1, 32, 32, 3]",
-                "input.shape",
-            ),
+            ("shape = [1, 3, 32, 32]", "shape = [1, 32, 32, 3]", "input.shape"),
             ("scale = 0.00390625", "scale = 0.0", "input.scale"),
         ];
         for (from, to, field) in cases {
             let path = dir.join("m.toml");
             std::fs::write(&path, manifest_text("m", &sha).replacen(from, to, 1)).unwrap();
             let err = load(&path).unwrap_err();
-            assert!(
-                matches!(&err, ManifestError::Invalid { field: f, .. } if *f == field),
-                "{field}: {err}"
-            );
+            assert!(matches!(&err, ManifestError::Invalid { field: f, .. } if *f == field), "{field}: {err}");
         }
         let path = dir.join("m.toml");
-        std::fs::write(
-            &path,
-            manifest_text("m", &sha).replace("layout = \"NCHW\"", "layout = \"NHWC\""),
-        )
-        .unwrap();
+        std::fs::write(&path, manifest_text("m", &sha).replace("layout = \"NCHW\"", "layout = \"NHWC\"")).unwrap();
         assert!(matches!(load(&path), Err(ManifestError::Parse { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -736,8 +588,7 @@ labels = ["female", "male"]
             assert_eq!(manifest.name, stem);
             assert_eq!(manifest.classes(), classes);
             manifest.task().unwrap();
-            let round_trip: ModelManifest =
-                toml::from_str(&toml::to_string(&manifest).unwrap()).unwrap();
+            let round_trip: ModelManifest = toml::from_str(&toml::to_string(&manifest).unwrap()).unwrap();
             assert_eq!(round_trip, manifest);
         }
     }

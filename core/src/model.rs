@@ -46,7 +46,8 @@ impl Model {
     /// Loads an ONNX model and finds its manifest by content in the same directory.
     #[cfg(feature = "onnx")]
     pub fn load_onnx(path: &Path) -> Result<Self, Error> {
-        let bytes = std::fs::read(path).map_err(|source| crate::onnx::ImportError::Io { path: path.display().to_string(), source })?;
+        let bytes = std::fs::read(path)
+            .map_err(|source| crate::onnx::ImportError::Io { path: path.display().to_string(), source })?;
         let (manifest, manifest_path) = crate::manifest::find_for_model(path, &bytes)?;
         let graph = crate::onnx::load_onnx(&bytes, &crate::onnx::ImportOptions::default())?;
         let task = manifest.task()?;
@@ -73,7 +74,8 @@ impl Model {
     pub fn default_calibration(&self) -> Result<Calibration, Error> {
         let path = self.manifest.calibration_path(self.dir());
         let err = |detail: String| Error::Calibration { path: path.clone(), detail };
-        let text = std::fs::read_to_string(&path).map_err(|e| err(format!("{e} (run `veil quantize MODEL --calib DIR --save-calibration`)")))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| err(format!("{e} (run `veil quantize MODEL --calib DIR --save-calibration`)")))?;
         let calibration = Calibration::from_json(&text).map_err(|e| err(e.to_string()))?;
         if calibration.model_sha256.as_deref().is_some_and(|s| !s.eq_ignore_ascii_case(&self.manifest.sha256)) {
             return Err(err("was made for another model (sha256 differs)".into()));
@@ -122,7 +124,10 @@ pub fn verdict(task: &Task, probabilities: &[f64]) -> Verdict {
 
 fn label_verdict(labels: &[String], probabilities: &[f64]) -> Verdict {
     let best = argmax(probabilities);
-    Verdict::Label { label: labels.get(best).cloned().unwrap_or_default(), probability: probabilities.get(best).copied().unwrap_or(0.0) }
+    Verdict::Label {
+        label: labels.get(best).cloned().unwrap_or_default(),
+        probability: probabilities.get(best).copied().unwrap_or(0.0),
+    }
 }
 
 /// Index of the largest value (the first one on ties).

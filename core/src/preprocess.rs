@@ -77,9 +77,7 @@ pub enum ImageError {
         max_pixels: u64,
     },
     /// The crop box `[left, top, right, bottom)` extends outside the image.
-    #[error(
-        "crop box {crop:?} (left, top, right, bottom) extends outside the {width}x{height} image"
-    )]
+    #[error("crop box {crop:?} (left, top, right, bottom) extends outside the {width}x{height} image")]
     CropOutOfBounds {
         /// The box as `[left, top, right, bottom]`.
         crop: [u32; 4],
@@ -135,18 +133,9 @@ impl RgbImage {
     pub fn new(width: u32, height: u32, pixels: Vec<u8>) -> Result<Self, ImageError> {
         let expected = u64::from(width) * u64::from(height) * 3;
         if u64::try_from(pixels.len()).ok() != Some(expected) {
-            return Err(ImageError::BufferSize {
-                width,
-                height,
-                expected,
-                actual: pixels.len(),
-            });
+            return Err(ImageError::BufferSize { width, height, expected, actual: pixels.len() });
         }
-        Ok(Self {
-            width,
-            height,
-            pixels,
-        })
+        Ok(Self { width, height, pixels })
     }
 
     /// Width in pixels.
@@ -181,23 +170,15 @@ impl RgbImage {
 
 /// Reads and decodes a PNG or JPEG file; see [`decode_image`].
 pub fn load_image(path: &Path) -> Result<RgbImage, ImageError> {
-    let io_err = |source| ImageError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source| ImageError::Io { path: path.to_path_buf(), source };
     let file = File::open(path).map_err(io_err)?;
     let declared = file.metadata().map_err(io_err)?.len();
     if declared > MAX_FILE_BYTES {
-        return Err(ImageError::FileTooLarge {
-            bytes: declared,
-            max: MAX_FILE_BYTES,
-        });
+        return Err(ImageError::FileTooLarge { bytes: declared, max: MAX_FILE_BYTES });
     }
     // Read at most one byte past the limit, in case the file grew after the size check.
     let mut bytes = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_err)?;
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io_err)?;
     decode_image(&bytes)
 }
 
@@ -209,14 +190,9 @@ pub fn load_image(path: &Path) -> Result<RgbImage, ImageError> {
 pub fn decode_image(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     if len > MAX_FILE_BYTES {
-        return Err(ImageError::FileTooLarge {
-            bytes: len,
-            max: MAX_FILE_BYTES,
-        });
+        return Err(ImageError::FileTooLarge { bytes: len, max: MAX_FILE_BYTES });
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(decode_error)?;
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(decode_error)?;
     match reader.format() {
         Some(ImageFormat::Png | ImageFormat::Jpeg) => {}
         other => {
@@ -240,20 +216,13 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage, ImageError> {
 }
 
 fn decode_error(err: impl std::fmt::Display) -> ImageError {
-    ImageError::Decode {
-        detail: err.to_string(),
-    }
+    ImageError::Decode { detail: err.to_string() }
 }
 
 fn check_dimensions(width: u32, height: u32) -> Result<(), ImageError> {
     let pixels = u64::from(width) * u64::from(height);
     if width > MAX_SIDE || height > MAX_SIDE || pixels > MAX_PIXELS {
-        return Err(ImageError::TooLarge {
-            width,
-            height,
-            max_side: MAX_SIDE,
-            max_pixels: MAX_PIXELS,
-        });
+        return Err(ImageError::TooLarge { width, height, max_side: MAX_SIDE, max_pixels: MAX_PIXELS });
     }
     Ok(())
 }
@@ -287,27 +256,14 @@ impl Crop {
                 let (left, top) = ((width - side) / 2, (height - side) / 2);
                 [left, top, left + side, top + side]
             }
-            Crop::Box {
-                left,
-                top,
-                right,
-                bottom,
-            } => [left, top, right, bottom],
+            Crop::Box { left, top, right, bottom } => [left, top, right, bottom],
         };
         let [left, top, right, bottom] = crop;
         if right <= left || bottom <= top {
-            return Err(ImageError::EmptyCrop {
-                crop,
-                width,
-                height,
-            });
+            return Err(ImageError::EmptyCrop { crop, width, height });
         }
         if right > width || bottom > height {
-            return Err(ImageError::CropOutOfBounds {
-                crop,
-                width,
-                height,
-            });
+            return Err(ImageError::CropOutOfBounds { crop, width, height });
         }
         Ok(crop)
     }
@@ -330,18 +286,10 @@ pub struct Normalization {
 
 /// Crops, area-resizes and normalises `image` to a `[1, 3, H, W]` tensor (see the module documentation for
 /// the exact specification).
-pub fn preprocess(
-    image: &RgbImage,
-    crop: &Crop,
-    norm: &Normalization,
-) -> Result<Tensor<f32>, ImageError> {
+pub fn preprocess(image: &RgbImage, crop: &Crop, norm: &Normalization) -> Result<Tensor<f32>, ImageError> {
     let (out_w, out_h) = (norm.width, norm.height);
     if !(1..=MAX_OUTPUT_SIDE).contains(&out_w) || !(1..=MAX_OUTPUT_SIDE).contains(&out_h) {
-        return Err(ImageError::InvalidOutputSize {
-            width: out_w,
-            height: out_h,
-            max: MAX_OUTPUT_SIDE,
-        });
+        return Err(ImageError::InvalidOutputSize { width: out_w, height: out_h, max: MAX_OUTPUT_SIDE });
     }
     let [left, top, right, bottom] = crop.resolve(image.width, image.height)?;
     let region = Region {
@@ -429,13 +377,7 @@ mod tests {
     use image::{ExtendedColorType, ImageEncoder};
 
     fn identity(width: usize, height: usize) -> Normalization {
-        Normalization {
-            width,
-            height,
-            channel_order: ChannelOrder::Rgb,
-            means: [0.0; 3],
-            scale: 1.0,
-        }
+        Normalization { width, height, channel_order: ChannelOrder::Rgb, means: [0.0; 3], scale: 1.0 }
     }
 
     /// A `width`×`height` image whose bytes follow a fixed pseudo-random sequence.
@@ -454,9 +396,7 @@ mod tests {
 
     fn encode_png(width: u32, height: u32, pixels: &[u8], color: ExtendedColorType) -> Vec<u8> {
         let mut bytes = Vec::new();
-        image::codecs::png::PngEncoder::new(&mut bytes)
-            .write_image(pixels, width, height, color)
-            .unwrap();
+        image::codecs::png::PngEncoder::new(&mut bytes).write_image(pixels, width, height, color).unwrap();
         bytes
     }
 
@@ -465,11 +405,7 @@ mod tests {
         for &byte in bytes {
             crc ^= u32::from(byte);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xedb8_8320
-                } else {
-                    crc >> 1
-                };
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
             }
         }
         !crc
@@ -494,10 +430,7 @@ mod tests {
             assert_eq!(out.shape(), &[1, 3, h, w]);
             for (i, &v) in out.data().iter().enumerate() {
                 let want = [100.0, 50.0, 200.0][i / (w * h)];
-                assert!(
-                    (v - want).abs() < 1e-4,
-                    "{w}x{h} element {i}: {v} != {want}"
-                );
+                assert!((v - want).abs() < 1e-4, "{w}x{h} element {i}: {v} != {want}");
             }
         }
     }
@@ -505,17 +438,7 @@ mod tests {
     #[test]
     fn halving_equals_two_by_two_block_means_exactly() {
         let image = patterned(8, 6);
-        let out = preprocess(
-            &image,
-            &Crop::Box {
-                left: 0,
-                top: 0,
-                right: 8,
-                bottom: 6,
-            },
-            &identity(4, 3),
-        )
-        .unwrap();
+        let out = preprocess(&image, &Crop::Box { left: 0, top: 0, right: 8, bottom: 6 }, &identity(4, 3)).unwrap();
         for c in 0..3 {
             for y in 0..3u32 {
                 for x in 0..4u32 {
@@ -533,13 +456,8 @@ mod tests {
     #[test]
     fn normalisation_and_channel_order() {
         let image = RgbImage::new(1, 1, vec![10, 20, 30]).unwrap();
-        let norm = Normalization {
-            width: 1,
-            height: 1,
-            channel_order: ChannelOrder::Bgr,
-            means: [1.0, 2.0, 3.0],
-            scale: 0.5,
-        };
+        let norm =
+            Normalization { width: 1, height: 1, channel_order: ChannelOrder::Bgr, means: [1.0, 2.0, 3.0], scale: 0.5 };
         let out = preprocess(&image, &Crop::CenterSquare, &norm).unwrap();
         assert_eq!(out.data(), &[14.5, 9.0, 3.5]);
     }
@@ -548,52 +466,23 @@ mod tests {
     fn centre_square_and_crop_validation() {
         assert_eq!(Crop::CenterSquare.resolve(7, 5).unwrap(), [1, 0, 6, 5]);
         assert_eq!(Crop::CenterSquare.resolve(4, 9).unwrap(), [0, 2, 4, 6]);
-        let boxed = |left, top, right, bottom| Crop::Box {
-            left,
-            top,
-            right,
-            bottom,
-        };
+        let boxed = |left, top, right, bottom| Crop::Box { left, top, right, bottom };
         assert!(matches!(
             boxed(2, 0, 8, 5).resolve(7, 5),
-            Err(ImageError::CropOutOfBounds {
-                crop: [2, 0, 8, 5],
-                width: 7,
-                height: 5
-            })
+            Err(ImageError::CropOutOfBounds { crop: [2, 0, 8, 5], width: 7, height: 5 })
         ));
-        assert!(matches!(
-            boxed(0, 1, 3, 6).resolve(7, 5),
-            Err(ImageError::CropOutOfBounds { .. })
-        ));
+        assert!(matches!(boxed(0, 1, 3, 6).resolve(7, 5), Err(ImageError::CropOutOfBounds { .. })));
         assert!(matches!(
             boxed(3, 1, 3, 4).resolve(7, 5),
-            Err(ImageError::EmptyCrop {
-                crop: [3, 1, 3, 4],
-                width: 7,
-                height: 5
-            })
+            Err(ImageError::EmptyCrop { crop: [3, 1, 3, 4], width: 7, height: 5 })
         ));
-        assert!(matches!(
-            boxed(4, 1, 3, 4).resolve(7, 5),
-            Err(ImageError::EmptyCrop { .. })
-        ));
-        assert!(matches!(
-            Crop::CenterSquare.resolve(0, 5),
-            Err(ImageError::EmptyCrop { .. })
-        ));
+        assert!(matches!(boxed(4, 1, 3, 4).resolve(7, 5), Err(ImageError::EmptyCrop { .. })));
+        assert!(matches!(Crop::CenterSquare.resolve(0, 5), Err(ImageError::EmptyCrop { .. })));
         let image = patterned(4, 4);
         let err = preprocess(&image, &boxed(0, 0, 5, 4), &identity(2, 2)).unwrap_err();
         assert!(matches!(err, ImageError::CropOutOfBounds { .. }));
         let err = preprocess(&image, &Crop::CenterSquare, &identity(0, 2)).unwrap_err();
-        assert!(matches!(
-            err,
-            ImageError::InvalidOutputSize {
-                width: 0,
-                height: 2,
-                ..
-            }
-        ));
+        assert!(matches!(err, ImageError::InvalidOutputSize { width: 0, height: 2, .. }));
     }
 
     #[test]
@@ -611,47 +500,21 @@ mod tests {
         let png = encode_png(8, 8, patterned(8, 8).pixels(), ExtendedColorType::Rgb8);
         for cut in [png.len() / 2, png.len() - 13, 20] {
             let err = decode_image(&png[..cut]).unwrap_err();
-            assert!(
-                matches!(err, ImageError::Decode { .. }),
-                "cut at {cut}: {err}"
-            );
+            assert!(matches!(err, ImageError::Decode { .. }), "cut at {cut}: {err}");
         }
         let noise = patterned(32, 32).into_pixels();
-        assert!(matches!(
-            decode_image(&noise),
-            Err(ImageError::Decode { .. })
-        ));
+        assert!(matches!(decode_image(&noise), Err(ImageError::Decode { .. })));
         assert!(matches!(decode_image(&[]), Err(ImageError::Decode { .. })));
-        assert!(matches!(
-            decode_image(b"GIF89a\x01\x00\x01\x00"),
-            Err(ImageError::Decode { .. })
-        ));
+        assert!(matches!(decode_image(b"GIF89a\x01\x00\x01\x00"), Err(ImageError::Decode { .. })));
     }
 
     #[test]
     fn oversized_headers_are_refused_before_decoding() {
         let err = decode_image(&png_claiming(100_000, 100_000)).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ImageError::TooLarge {
-                    width: 100_000,
-                    height: 100_000,
-                    max_side: 8192,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, ImageError::TooLarge { width: 100_000, height: 100_000, max_side: 8192, .. }), "{err}");
         // Each side within the limit, the pixel count over it.
-        assert!(matches!(
-            decode_image(&png_claiming(8000, 8000)),
-            Err(ImageError::TooLarge { .. })
-        ));
-        assert!(matches!(
-            decode_image(&png_claiming(9000, 1)),
-            Err(ImageError::TooLarge { .. })
-        ));
+        assert!(matches!(decode_image(&png_claiming(8000, 8000)), Err(ImageError::TooLarge { .. })));
+        assert!(matches!(decode_image(&png_claiming(9000, 1)), Err(ImageError::TooLarge { .. })));
 
         let mut jpeg = Vec::new();
         image::codecs::jpeg::JpegEncoder::new(&mut jpeg)
@@ -661,31 +524,15 @@ mod tests {
         jpeg[sof + 5..sof + 7].copy_from_slice(&60_000u16.to_be_bytes());
         jpeg[sof + 7..sof + 9].copy_from_slice(&50_000u16.to_be_bytes());
         let err = decode_image(&jpeg).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ImageError::TooLarge {
-                    width: 50_000,
-                    height: 60_000,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, ImageError::TooLarge { width: 50_000, height: 60_000, .. }), "{err}");
     }
 
     #[test]
     fn oversized_buffers_and_missing_files() {
         let big = vec![0u8; MAX_FILE_BYTES as usize + 1];
-        assert!(matches!(
-            decode_image(&big),
-            Err(ImageError::FileTooLarge { .. })
-        ));
+        assert!(matches!(decode_image(&big), Err(ImageError::FileTooLarge { .. })));
         let err = load_image(Path::new("/nonexistent/veil/image.png")).unwrap_err();
         assert!(matches!(err, ImageError::Io { .. }));
-        assert!(matches!(
-            RgbImage::new(2, 2, vec![0; 11]),
-            Err(ImageError::BufferSize { expected: 12, .. })
-        ));
+        assert!(matches!(RgbImage::new(2, 2, vec![0; 11]), Err(ImageError::BufferSize { expected: 12, .. })));
     }
 }

@@ -72,7 +72,10 @@ impl AccuracyReport {
     /// A plain-text table for terminals.
     pub fn to_table(&self) -> String {
         let mut out = format!("accuracy of quantized {} vs float\n", self.model);
-        out += &format!("{:<22} {:<12} {:>10} {:>7}  {:<28} {:<28}\n", "sample", "role", "max|Δp|", "argmax", "float", "quantized");
+        out += &format!(
+            "{:<22} {:<12} {:>10} {:>7}  {:<28} {:<28}\n",
+            "sample", "role", "max|Δp|", "argmax", "float", "quantized"
+        );
         for s in &self.samples {
             out += &format!(
                 "{:<22} {:<12} {:>10.5} {:>7}  {:<28} {:<28}\n",

@@ -204,8 +204,7 @@ pub fn concat<T: Clone>(parts: &[&Tensor<T>], axis: usize) -> Tensor<T> {
 /// Pads a tensor with `value`: `pads[i] = (before, after)` elements on axis `i`.
 pub fn pad<T: Clone>(tensor: &Tensor<T>, pads: &[(usize, usize)], value: T) -> Tensor<T> {
     let in_shape = tensor.shape();
-    let out_shape: Vec<usize> =
-        in_shape.iter().zip(pads).map(|(d, (b, a))| d + b + a).collect();
+    let out_shape: Vec<usize> = in_shape.iter().zip(pads).map(|(d, (b, a))| d + b + a).collect();
     let mut out = Tensor::full(out_shape.clone(), value);
     let out_strides = strides(&out_shape);
     let rank = in_shape.len();

@@ -117,6 +117,7 @@ fn gender_model_matches_onnxruntime_on_every_sample() -> Result<()> {
 #[test]
 fn age_model_stats_match_published_figures() -> Result<()> {
     let stats = load_model("age-v1")?.stats();
+    println!("age-v1: {} Conv, {} params, {} MACs", stats.count("Conv"), stats.params, stats.macs);
     assert_eq!(stats.count("Conv"), 11, "Conv layers of age-v1");
     assert_close("age-v1 params", stats.params, 2.69e6);
     assert_close("age-v1 MACs", stats.macs, 63.4e6);
@@ -126,6 +127,7 @@ fn age_model_stats_match_published_figures() -> Result<()> {
 #[test]
 fn gender_model_stats_match_published_figures() -> Result<()> {
     let stats = load_model("gender-v1")?.stats();
+    println!("gender-v1: {} Conv, {} params, {} MACs", stats.count("Conv"), stats.params, stats.macs);
     assert_close("gender-v1 MACs", stats.macs, 24.5e6);
     Ok(())
 }

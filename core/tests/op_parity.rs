@@ -69,7 +69,13 @@ fn run_case(case: &str) -> Result<f32> {
     ensure!(outputs.len() == io.outputs.len(), "{} outputs, onnxruntime gave {}", outputs.len(), io.outputs.len());
     let mut worst = 0f32;
     for (got, want) in outputs.iter().zip(&io.outputs) {
-        ensure!(got.shape() == want.shape.as_slice(), "output {:?}: shape {:?}, want {:?}", want.name, got.shape(), want.shape);
+        ensure!(
+            got.shape() == want.shape.as_slice(),
+            "output {:?}: shape {:?}, want {:?}",
+            want.name,
+            got.shape(),
+            want.shape
+        );
         let diff = max_abs_diff(got.data(), &want.data);
         ensure!(!diff.is_nan(), "output {:?} holds NaN", want.name);
         worst = worst.max(diff);

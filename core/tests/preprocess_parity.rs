@@ -37,16 +37,8 @@ fn is_jpeg(path: &Path) -> bool {
 fn expected_input(path: &Path) -> Result<Vec<f32>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {path:?}"))?;
     let json: serde_json::Value = serde_json::from_str(&text)?;
-    let data = json["input"]["data"]
-        .as_array()
-        .with_context(|| format!("{path:?} has no input.data"))?;
-    data.iter()
-        .map(|v| {
-            v.as_f64()
-                .map(|x| x as f32)
-                .context("non-numeric input element")
-        })
-        .collect()
+    let data = json["input"]["data"].as_array().with_context(|| format!("{path:?} has no input.data"))?;
+    data.iter().map(|v| v.as_f64().map(|x| x as f32).context("non-numeric input element")).collect()
 }
 
 #[test]
@@ -64,8 +56,7 @@ fn preprocessing_matches_the_reference_inputs() -> Result<()> {
             }
             let image = &images[&sample.file];
             let got = preprocess(image, &sample.crop(), &norm)?;
-            let want =
-                expected_input(&models.join(format!("expected/{model}/{}.json", sample.name)))?;
+            let want = expected_input(&models.join(format!("expected/{model}/{}.json", sample.name)))?;
             ensure!(
                 got.len() == want.len(),
                 "{model}/{}: {} elements, expected {}",
@@ -73,35 +64,18 @@ fn preprocessing_matches_the_reference_inputs() -> Result<()> {
                 got.len(),
                 want.len()
             );
-            let max_diff = got
-                .data()
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
-            let (kind, tolerance) = if is_jpeg(&sample.file) {
-                ("jpeg", JPEG_TOLERANCE)
-            } else {
-                ("png", PNG_TOLERANCE)
-            };
+            let max_diff = got.data().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let (kind, tolerance) =
+                if is_jpeg(&sample.file) { ("jpeg", JPEG_TOLERANCE) } else { ("png", PNG_TOLERANCE) };
             // Expressed in pixel levels too, since the JPEG differences come from decoded bytes.
             let levels = max_diff / norm.scale;
-            println!(
-                "{model:9} {:20} {kind}: max |diff| = {max_diff:.3e} ({levels:.3} levels)",
-                sample.name
-            );
+            println!("{model:9} {:20} {kind}: max |diff| = {max_diff:.3e} ({levels:.3} levels)", sample.name);
             if max_diff > tolerance {
-                failures.push(format!(
-                    "{model}/{}: {max_diff:e} > {tolerance:e}",
-                    sample.name
-                ));
+                failures.push(format!("{model}/{}: {max_diff:e} > {tolerance:e}", sample.name));
             }
         }
     }
-    ensure!(
-        failures.is_empty(),
-        "preprocessing differs from the reference: {failures:?}"
-    );
+    ensure!(failures.is_empty(), "preprocessing differs from the reference: {failures:?}");
     Ok(())
 }
 

@@ -65,7 +65,9 @@ fn subsample(x: &CTensor, dim: usize, step: usize) -> candle_core::Result<CTenso
 /// `y[..., n] = Σ_k x[..., k]·W[k, n] + b[n]` over the last axis of an input of any rank ≥ 1.
 pub(super) fn linear(x: &CTensor, linear: &Linear) -> candle_core::Result<CTensor> {
     let dims = x.dims().to_vec();
-    let Some((&k, outer)) = dims.split_last() else { candle_core::bail!("a linear layer needs an input of rank ≥ 1") };
+    let Some((&k, outer)) = dims.split_last() else {
+        candle_core::bail!("a linear layer needs an input of rank ≥ 1")
+    };
     let weight = to_candle(&linear.weight)?;
     let n = weight.dim(1)?;
     let rows: usize = outer.iter().product();
@@ -105,7 +107,9 @@ mod tests {
                             for kx in 0..ws[3] {
                                 let iy = (oy * c.strides[0] + ky * c.dilations[0]).checked_sub(c.pads[0]);
                                 let ix = (ox * c.strides[1] + kx * c.dilations[1]).checked_sub(c.pads[1]);
-                                let (Some(iy), Some(ix)) = (iy, ix) else { continue };
+                                let (Some(iy), Some(ix)) = (iy, ix) else {
+                                    continue;
+                                };
                                 if iy < xs[2] && ix < xs[3] {
                                     let xv = x.data()[((g * cin_g + ci) * xs[2] + iy) * xs[3] + ix];
                                     acc += xv * c.weight.data()[((o * cin_g + ci) * ws[2] + ky) * ws[3] + kx];

@@ -17,7 +17,13 @@ pub(super) fn pad(x: &CTensor, pad: &Pad) -> candle_core::Result<CTensor> {
 }
 
 /// Pads one axis with `before` and `after` copies of `value`.
-pub(super) fn pad_axis(x: &CTensor, axis: usize, before: usize, after: usize, value: f32) -> candle_core::Result<CTensor> {
+pub(super) fn pad_axis(
+    x: &CTensor,
+    axis: usize,
+    before: usize,
+    after: usize,
+    value: f32,
+) -> candle_core::Result<CTensor> {
     if before == 0 && after == 0 {
         return Ok(x.clone());
     }

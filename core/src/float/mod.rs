@@ -57,10 +57,8 @@ fn evaluate(graph: &Graph, inputs: &[Tensor<f32>]) -> Result<Vec<Option<CTensor>
     }
     let mut values: Vec<Option<CTensor>> = vec![None; graph.values.len()];
     for (id, input) in graph.inputs.iter().zip(inputs) {
-        let info = graph
-            .values
-            .get(id.0)
-            .ok_or(FloatError::UndefinedValue { reader: "graph input".into(), value: id.0 })?;
+        let info =
+            graph.values.get(id.0).ok_or(FloatError::UndefinedValue { reader: "graph input".into(), value: id.0 })?;
         if input.shape() != info.shape.as_slice() {
             return Err(FloatError::InputShape {
                 name: info.name.clone(),
@@ -107,7 +105,8 @@ fn eval_node(node: &Node, args: &[&CTensor], expected: &[usize]) -> Result<CTens
             actual: args.len(),
         });
     }
-    let output = dispatch(&node.op, args, expected).map_err(|source| FloatError::candle(&node.name, node.op.kind(), source))?;
+    let output =
+        dispatch(&node.op, args, expected).map_err(|source| FloatError::candle(&node.name, node.op.kind(), source))?;
     if output.dims() != expected {
         return Err(FloatError::OutputShape {
             node: node.name.clone(),

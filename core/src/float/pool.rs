@@ -21,7 +21,9 @@ struct Extent {
 
 fn extent(x: &CTensor, pool: &Pool, out_shape: &[usize]) -> candle_core::Result<Extent> {
     let (_, _, h, w) = x.dims4()?;
-    let &[_, _, out_h, out_w] = out_shape else { candle_core::bail!("pooling output must have rank 4, got {out_shape:?}") };
+    let &[_, _, out_h, out_w] = out_shape else {
+        candle_core::bail!("pooling output must have rank 4, got {out_shape:?}")
+    };
     let mut pads = [(0, 0); 2];
     for (axis, (&size, &out)) in [h, w].iter().zip(&[out_h, out_w]).enumerate() {
         let (before, after) = (pool.pads[axis], pool.pads[axis + 2]);

@@ -3,9 +3,9 @@
 //! dlib-style exports write every batch-norm as `Mul` + `Add` after a convolution, and scalar `Mul`s before
 //! fully connected layers; folding them removes whole layers from the quantized graph and from circuits.
 
-use super::{Graph, Op};
 #[cfg(test)]
 use super::ValueId;
+use super::{Graph, Op};
 use crate::tensor::Tensor;
 
 /// Folds affines into the convolution or linear layer before them (per output channel) or, for a pure

@@ -42,7 +42,10 @@ pub fn infer_output_shape(op: &Op, inputs: &[&[usize]]) -> Result<Vec<usize>, St
         }
         Op::MatMul => {
             let (a, b) = (x, inputs[1]);
-            if a.len() < 2 || a.len() != b.len() || a[..a.len() - 2] != b[..b.len() - 2] || a[a.len() - 1] != b[b.len() - 2]
+            if a.len() < 2
+                || a.len() != b.len()
+                || a[..a.len() - 2] != b[..b.len() - 2]
+                || a[a.len() - 1] != b[b.len() - 2]
             {
                 return Err(format!("MatMul operands {a:?} and {b:?} do not fit"));
             }
@@ -50,8 +53,9 @@ pub fn infer_output_shape(op: &Op, inputs: &[&[usize]]) -> Result<Vec<usize>, St
             *out.last_mut().expect("rank >= 2") = b[b.len() - 1];
             Ok(out)
         }
-        Op::Add | Op::Sub | Op::Mul => broadcast_shapes(x, inputs[1])
-            .ok_or_else(|| format!("shapes {x:?} and {:?} do not broadcast", inputs[1])),
+        Op::Add | Op::Sub | Op::Mul => {
+            broadcast_shapes(x, inputs[1]).ok_or_else(|| format!("shapes {x:?} and {:?} do not broadcast", inputs[1]))
+        }
         Op::Affine(affine) => {
             for constant in affine.scale.iter().chain(&affine.offset) {
                 if broadcast_shapes(x, constant.shape()).as_deref() != Some(x) {

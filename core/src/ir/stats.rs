@@ -55,15 +55,13 @@ pub(super) fn model_stats(graph: &Graph) -> ModelStats {
                     let a = graph.shape(node.inputs[0]);
                     (0, out_elems * a[a.len() - 1])
                 }
-                Op::Affine(a) => (a.scale.as_ref().map_or(0, |t| t.len()) + a.offset.as_ref().map_or(0, |t| t.len()), 0),
+                Op::Affine(a) => {
+                    (a.scale.as_ref().map_or(0, |t| t.len()) + a.offset.as_ref().map_or(0, |t| t.len()), 0)
+                }
                 _ => (0, 0),
             };
             LayerStats { name: node.name.clone(), op: node.op.kind(), shape, params, macs }
         })
         .collect();
-    ModelStats {
-        params: layers.iter().map(|l| l.params).sum(),
-        macs: layers.iter().map(|l| l.macs).sum(),
-        layers,
-    }
+    ModelStats { params: layers.iter().map(|l| l.params).sum(), macs: layers.iter().map(|l| l.macs).sum(), layers }
 }

@@ -146,7 +146,9 @@ impl NodeCx<'_> {
             None => Ok(default),
             Some(v) => v
                 .iter()
-                .map(|&x| usize::try_from(x).map_err(|_| self.invalid(format!("attribute {name} has negative entry {x}"))))
+                .map(|&x| {
+                    usize::try_from(x).map_err(|_| self.invalid(format!("attribute {name} has negative entry {x}")))
+                })
                 .collect(),
         }
     }
@@ -249,7 +251,13 @@ pub fn read_tensor(t: &TensorProto) -> Result<Const, ImportError> {
         }
         Ok(raw.chunks_exact(width).collect())
     };
-    let check = |n: usize| if n == count { Ok(()) } else { Err(bad(format!("holds {n} values, shape {shape:?} needs {count}"))) };
+    let check = |n: usize| {
+        if n == count {
+            Ok(())
+        } else {
+            Err(bad(format!("holds {n} values, shape {shape:?} needs {count}")))
+        }
+    };
     let make_err = |e: crate::tensor::ShapeMismatch| bad(e.to_string());
     match t.data_type {
         data_type::FLOAT | data_type::DOUBLE => {
@@ -257,7 +265,10 @@ pub fn read_tensor(t: &TensorProto) -> Result<Const, ImportError> {
                 if t.data_type == data_type::FLOAT {
                     from_raw(4)?.iter().map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
                 } else {
-                    from_raw(8)?.iter().map(|c| f64::from_le_bytes(c[..8].try_into().expect("8 bytes")) as f32).collect()
+                    from_raw(8)?
+                        .iter()
+                        .map(|c| f64::from_le_bytes(c[..8].try_into().expect("8 bytes")) as f32)
+                        .collect()
                 }
             } else if t.data_type == data_type::FLOAT {
                 t.float_data.clone()
@@ -270,8 +281,12 @@ pub fn read_tensor(t: &TensorProto) -> Result<Const, ImportError> {
         data_type::INT64 | data_type::INT32 | data_type::BOOL => {
             let data: Vec<i64> = if !raw.is_empty() {
                 match t.data_type {
-                    data_type::INT64 => from_raw(8)?.iter().map(|c| i64::from_le_bytes(c[..8].try_into().expect("8 bytes"))).collect(),
-                    data_type::INT32 => from_raw(4)?.iter().map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect(),
+                    data_type::INT64 => {
+                        from_raw(8)?.iter().map(|c| i64::from_le_bytes(c[..8].try_into().expect("8 bytes"))).collect()
+                    }
+                    data_type::INT32 => {
+                        from_raw(4)?.iter().map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()
+                    }
                     _ => from_raw(1)?.iter().map(|c| i64::from(c[0] != 0)).collect(),
                 }
             } else if t.data_type == data_type::INT64 {

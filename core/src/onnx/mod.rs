@@ -18,8 +18,8 @@ pub use error::ImportError;
 
 use crate::ir::{Graph, ValueId};
 use context::{read_tensor, Builder, NodeCx, Slot};
-use proto::{DimensionValue, ModelProto, ValueInfoProto};
 use prost::Message;
+use proto::{DimensionValue, ModelProto, ValueInfoProto};
 
 /// Options for [`load_onnx`].
 #[derive(Clone, Debug)]
@@ -101,12 +101,23 @@ pub fn load_onnx(bytes: &[u8], options: &ImportOptions) -> Result<Graph, ImportE
         inputs.push(id);
     }
     if inputs.is_empty() {
-        return Err(ImportError::InvalidGraphIo { name: graph.name.clone(), detail: "the graph has no dynamic input".into() });
+        return Err(ImportError::InvalidGraphIo {
+            name: graph.name.clone(),
+            detail: "the graph has no dynamic input".into(),
+        });
     }
     for node in &graph.node {
         let unsupported = || ImportError::UnsupportedOp {
-            op_type: if node.domain.is_empty() { node.op_type.clone() } else { format!("{}::{}", node.domain, node.op_type) },
-            node: if node.name.is_empty() { node.output.first().cloned().unwrap_or_default() } else { node.name.clone() },
+            op_type: if node.domain.is_empty() {
+                node.op_type.clone()
+            } else {
+                format!("{}::{}", node.domain, node.op_type)
+            },
+            node: if node.name.is_empty() {
+                node.output.first().cloned().unwrap_or_default()
+            } else {
+                node.name.clone()
+            },
         };
         if !(node.domain.is_empty() || node.domain == "ai.onnx") {
             return Err(unsupported());
@@ -148,7 +159,8 @@ fn default_opset(model: &ModelProto) -> Result<i64, ImportError> {
 
 fn input_shape(input: &ValueInfoProto, batch: usize) -> Result<Vec<usize>, ImportError> {
     let bad = |detail: String| ImportError::InvalidGraphIo { name: input.name.clone(), detail };
-    let tensor = input.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).ok_or_else(|| bad("not a tensor".into()))?;
+    let tensor =
+        input.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).ok_or_else(|| bad("not a tensor".into()))?;
     if tensor.elem_type != proto::data_type::FLOAT {
         return Err(bad(format!("element type {} is not float32", tensor.elem_type)));
     }

@@ -55,7 +55,10 @@ pub fn gather(cx: &mut NodeCx<'_>) -> Result<(), ImportError> {
         .iter()
         .map(|&i| {
             let j = if i < 0 { i + dim } else { i };
-            usize::try_from(j).ok().filter(|&j| (j as i64) < dim).ok_or_else(|| cx.invalid(format!("index {i} out of range")))
+            usize::try_from(j)
+                .ok()
+                .filter(|&j| (j as i64) < dim)
+                .ok_or_else(|| cx.invalid(format!("index {i} out of range")))
         })
         .collect::<Result<_, _>>()?;
     let outer: usize = shape[..ax].iter().product();
@@ -63,7 +66,14 @@ pub fn gather(cx: &mut NodeCx<'_>) -> Result<(), ImportError> {
     let mut out_shape = shape[..ax].to_vec();
     out_shape.extend_from_slice(indices.shape());
     out_shape.extend_from_slice(&shape[ax + 1..]);
-    fn pick<T: Clone>(t: &Tensor<T>, outer: usize, dim: usize, inner: usize, idx: &[usize], shape: Vec<usize>) -> Tensor<T> {
+    fn pick<T: Clone>(
+        t: &Tensor<T>,
+        outer: usize,
+        dim: usize,
+        inner: usize,
+        idx: &[usize],
+        shape: Vec<usize>,
+    ) -> Tensor<T> {
         let mut out = Vec::with_capacity(outer * idx.len() * inner);
         for o in 0..outer {
             for &i in idx {

@@ -55,7 +55,7 @@ fn binary(cx: &mut NodeCx<'_>, arith: Arith) -> Result<(), ImportError> {
                 Arith::Sub => Affine { scale: None, offset: Some(c.map(|v| -v)) },
                 Arith::Mul => Affine { scale: Some(c), offset: None },
                 Arith::Div => {
-                    if c.data().iter().any(|&v| v == 0.0) {
+                    if c.data().contains(&0.0) {
                         return Err(cx.invalid("division by a constant containing zero"));
                     }
                     Affine { scale: Some(c.map(|v| 1.0 / v)), offset: None }
@@ -67,9 +67,7 @@ fn binary(cx: &mut NodeCx<'_>, arith: Arith) -> Result<(), ImportError> {
             let c = c.to_f32();
             let affine = match arith {
                 Arith::Add => Affine { scale: None, offset: Some(c) },
-                Arith::Sub => {
-                    Affine { scale: Some(Tensor::scalar(-1.0)), offset: Some(c) }
-                }
+                Arith::Sub => Affine { scale: Some(Tensor::scalar(-1.0)), offset: Some(c) },
                 Arith::Mul => Affine { scale: Some(c), offset: None },
                 Arith::Div => return Err(cx.invalid("division by a non-constant divisor is not supported")),
             };
@@ -102,13 +100,15 @@ fn fold(cx: &NodeCx<'_>, a: &Const, b: &Const, arith: Arith) -> Result<Const, Im
             let mut out = Vec::with_capacity(ia.len());
             for (&i, &j) in ia.iter().zip(&ib) {
                 let (p, q) = (x.data()[i], y.data()[j]);
-                out.push(match arith {
-                    Arith::Add => p.checked_add(q),
-                    Arith::Sub => p.checked_sub(q),
-                    Arith::Mul => p.checked_mul(q),
-                    Arith::Div => p.checked_div(q),
-                }
-                .ok_or_else(|| cx.invalid("integer overflow or division by zero in a constant"))?);
+                out.push(
+                    match arith {
+                        Arith::Add => p.checked_add(q),
+                        Arith::Sub => p.checked_sub(q),
+                        Arith::Mul => p.checked_mul(q),
+                        Arith::Div => p.checked_div(q),
+                    }
+                    .ok_or_else(|| cx.invalid("integer overflow or division by zero in a constant"))?,
+                );
             }
             Ok(Const::I64(Tensor::new(shape, out).expect("broadcast size")))
         }

@@ -27,7 +27,8 @@ pub(super) fn window_pads(
                 let span = dilations[axis] * (kernel[axis] - 1) + 1;
                 let total = ((out - 1) * strides[axis] + span).saturating_sub(input[axis]);
                 let small = total / 2;
-                let (before, after) = if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                let (before, after) =
+                    if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
                 pads[axis] = before;
                 pads[axis + 2] = after;
             }

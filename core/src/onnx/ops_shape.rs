@@ -23,7 +23,10 @@ fn reshape_to(cx: &mut NodeCx<'_>, slot: Slot, shape: Vec<usize>) -> Result<(), 
 /// Normalises a possibly negative axis against `rank`.
 pub(super) fn axis(cx: &NodeCx<'_>, raw: i64, rank: usize) -> Result<usize, ImportError> {
     let a = if raw < 0 { raw + rank as i64 } else { raw };
-    usize::try_from(a).ok().filter(|&a| a < rank).ok_or_else(|| cx.invalid(format!("axis {raw} out of range for rank {rank}")))
+    usize::try_from(a)
+        .ok()
+        .filter(|&a| a < rank)
+        .ok_or_else(|| cx.invalid(format!("axis {raw} out of range for rank {rank}")))
 }
 
 /// `Flatten`.
@@ -58,7 +61,7 @@ pub fn reshape(cx: &mut NodeCx<'_>) -> Result<(), ImportError> {
     let total: usize = in_shape.iter().product();
     if let Some(i) = infer {
         let known: usize = shape.iter().product();
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(cx.invalid(format!("cannot reshape {in_shape:?} to {:?}", target.data())));
         }
         shape[i] = total / known;
@@ -83,7 +86,8 @@ pub fn squeeze(cx: &mut NodeCx<'_>) -> Result<(), ImportError> {
 pub fn unsqueeze(cx: &mut NodeCx<'_>) -> Result<(), ImportError> {
     let x = cx.input(0)?;
     let shape = cx.shape_of(&x);
-    let count = cx.attr_ints("axes").map_or(0, |a| a.len()) + cx.optional_input(1)?.map_or(0, |s| cx.shape_of(&s).iter().product());
+    let count = cx.attr_ints("axes").map_or(0, |a| a.len())
+        + cx.optional_input(1)?.map_or(0, |s| cx.shape_of(&s).iter().product());
     let mut axes = squeeze_axes(cx, shape.len() + count)?.ok_or_else(|| cx.invalid("axes are required"))?;
     axes.sort_unstable();
     let mut out = shape.clone();
@@ -139,12 +143,14 @@ pub fn concat(cx: &mut NodeCx<'_>) -> Result<(), ImportError> {
         }
     }
     if slots.iter().all(|s| matches!(s, Slot::Const(Const::I64(_)))) {
-        let parts: Vec<Tensor<i64>> = slots.iter().map(|s| if let Slot::Const(c) = s { c.to_i64() } else { unreachable!() }).collect();
+        let parts: Vec<Tensor<i64>> =
+            slots.iter().map(|s| if let Slot::Const(c) = s { c.to_i64() } else { unreachable!() }).collect();
         let refs: Vec<&Tensor<i64>> = parts.iter().collect();
         return cx.bind_output(0, Slot::Const(Const::I64(concat_tensors(&refs, ax))));
     }
     if slots.iter().all(|s| matches!(s, Slot::Const(_))) {
-        let parts: Vec<Tensor<f32>> = slots.iter().map(|s| if let Slot::Const(c) = s { c.to_f32() } else { unreachable!() }).collect();
+        let parts: Vec<Tensor<f32>> =
+            slots.iter().map(|s| if let Slot::Const(c) = s { c.to_f32() } else { unreachable!() }).collect();
         let refs: Vec<&Tensor<f32>> = parts.iter().collect();
         return cx.bind_output(0, Slot::Const(Const::F32(concat_tensors(&refs, ax))));
     }

@@ -67,7 +67,10 @@ impl QuantizedGraph {
         self.config.validate().map_err(graph_err)?;
         let mut defined = vec![false; self.values.len()];
         for v in &self.values {
-            if !(2..=32).contains(&v.bits) || !(-64..=64).contains(&v.frac) || v.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > 1 << 28) {
+            if !(2..=32).contains(&v.bits)
+                || !(-64..=64).contains(&v.frac)
+                || v.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > 1 << 28)
+            {
                 return Err(graph_err(format!("value {:?} has an invalid format", v.name)));
             }
         }
@@ -127,7 +130,9 @@ fn shape_op(op: &QOp, out_shape: &[usize]) -> Op {
 fn check_params(op: &QOp, inputs: &[&[usize]], out: &[usize]) -> Result<(), String> {
     let x = inputs[0];
     let requant_ok = |r: &super::Requant, channels: usize| {
-        (r.multipliers.len() == channels || r.multipliers.len() == 1) && r.shift <= 62 && r.multipliers.iter().all(|m| m.unsigned_abs() < 1 << 40)
+        (r.multipliers.len() == channels || r.multipliers.len() == 1)
+            && r.shift <= 62
+            && r.multipliers.iter().all(|m| m.unsigned_abs() < 1 << 40)
     };
     let small = |t: &[i64], bound: u64| t.iter().all(|v| v.unsigned_abs() < bound);
     let ok = match op {
@@ -135,17 +140,24 @@ fn check_params(op: &QOp, inputs: &[&[usize]], out: &[usize]) -> Result<(), Stri
             bias.len() == out[1] && requant_ok(requant, out[1]) && small(weight.data(), 1 << 16) && small(bias, 1 << 48)
         }
         QOp::Linear { weight, bias, requant } => {
-            bias.len() == weight.shape()[1] && requant_ok(requant, weight.shape()[1]) && small(weight.data(), 1 << 16) && small(bias, 1 << 48)
+            bias.len() == weight.shape()[1]
+                && requant_ok(requant, weight.shape()[1])
+                && small(weight.data(), 1 << 16)
+                && small(bias, 1 << 48)
         }
         QOp::Affine { multiplier, offset, shift } => {
             *shift <= 62
                 && broadcast_shapes(x, multiplier.shape()).as_deref() == Some(x)
                 && small(multiplier.data(), 1 << 40)
-                && offset.as_ref().is_none_or(|o| broadcast_shapes(x, o.shape()).as_deref() == Some(x) && small(o.data(), 1 << 62))
+                && offset
+                    .as_ref()
+                    .is_none_or(|o| broadcast_shapes(x, o.shape()).as_deref() == Some(x) && small(o.data(), 1 << 62))
         }
         QOp::LeakyRelu { alpha, shift } => *shift <= 62 && alpha.unsigned_abs() < 1 << 40,
         QOp::Clip { min, max } => min <= max,
-        QOp::Table { table, offset, .. } => !table.is_empty() && table.len() <= 1 << 24 && offset.unsigned_abs() < 1 << 40,
+        QOp::Table { table, offset, .. } => {
+            !table.is_empty() && table.len() <= 1 << 24 && offset.unsigned_abs() < 1 << 40
+        }
         QOp::Softmax { exp_table, .. } => exp_table.len() <= 1 << 24 && small(exp_table, 1 << 40),
         QOp::MaxPool(p) | QOp::AveragePool(p) => pool_ok(p),
         _ => true,

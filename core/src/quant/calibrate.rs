@@ -52,7 +52,8 @@ impl Calibration {
     pub fn observe(&mut self, graph: &Graph, values: &[Option<Tensor<f32>>]) {
         for (info, value) in graph.values.iter().zip(values) {
             let Some(t) = value else { continue };
-            let (lo, hi) = t.data().iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            let (lo, hi) =
+                t.data().iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
             if lo > hi {
                 continue;
             }

@@ -23,7 +23,14 @@ pub struct QuantConfig {
 
 impl Default for QuantConfig {
     fn default() -> Self {
-        Self { input_bits: 12, activation_bits: 12, weight_bits: 12, multiplier_bits: 16, exp_bits: 16, probability_bits: 16 }
+        Self {
+            input_bits: 12,
+            activation_bits: 12,
+            weight_bits: 12,
+            multiplier_bits: 16,
+            exp_bits: 16,
+            probability_bits: 16,
+        }
     }
 }
 

@@ -21,7 +21,11 @@ pub enum QuantizeError {
 }
 
 /// Quantizes a float graph with the ranges of `calibration` and the widths of `config`.
-pub fn quantize(graph: &Graph, calibration: &Calibration, config: &QuantConfig) -> Result<QuantizedGraph, QuantizeError> {
+pub fn quantize(
+    graph: &Graph,
+    calibration: &Calibration,
+    config: &QuantConfig,
+) -> Result<QuantizedGraph, QuantizeError> {
     config.validate().map_err(QuantizeError::Config)?;
     let values = choose_formats(graph, calibration, config)?;
     let nodes = graph
@@ -30,10 +34,21 @@ pub fn quantize(graph: &Graph, calibration: &Calibration, config: &QuantConfig) 
         .map(|node| {
             let fi = values[node.inputs[0].0].frac;
             let out = &values[node.output.0];
-            QNode { name: node.name.clone(), op: lower_op(node, fi, out, &values, config), inputs: node.inputs.clone(), output: node.output }
+            QNode {
+                name: node.name.clone(),
+                op: lower_op(node, fi, out, &values, config),
+                inputs: node.inputs.clone(),
+                output: node.output,
+            }
         })
         .collect();
-    Ok(QuantizedGraph { config: config.clone(), values, nodes, inputs: graph.inputs.clone(), outputs: graph.outputs.clone() })
+    Ok(QuantizedGraph {
+        config: config.clone(),
+        values,
+        nodes,
+        inputs: graph.inputs.clone(),
+        outputs: graph.outputs.clone(),
+    })
 }
 
 /// Largest `frac` such that `magnitude · 2^frac` fits in `bits` signed bits.
@@ -45,9 +60,16 @@ fn frac_for(magnitude: f32, bits: u32) -> i32 {
     ((limit / magnitude as f64).log2().floor() as i32).clamp(-32, 40)
 }
 
-fn choose_formats(graph: &Graph, calibration: &Calibration, config: &QuantConfig) -> Result<Vec<QValue>, QuantizeError> {
-    let mut values: Vec<QValue> =
-        graph.values.iter().map(|v| QValue { name: v.name.clone(), shape: v.shape.clone(), frac: 0, bits: config.activation_bits }).collect();
+fn choose_formats(
+    graph: &Graph,
+    calibration: &Calibration,
+    config: &QuantConfig,
+) -> Result<Vec<QValue>, QuantizeError> {
+    let mut values: Vec<QValue> = graph
+        .values
+        .iter()
+        .map(|v| QValue { name: v.name.clone(), shape: v.shape.clone(), frac: 0, bits: config.activation_bits })
+        .collect();
     let range = |id: crate::ir::ValueId| {
         let name = &graph.values[id.0].name;
         calibration.ranges.get(name).copied().ok_or_else(|| QuantizeError::MissingRange { value: name.clone() })
@@ -61,7 +83,13 @@ fn choose_formats(graph: &Graph, calibration: &Calibration, config: &QuantConfig
         let input = values[node.inputs[0].0].clone();
         let out = &mut values[node.output.0];
         match &node.op {
-            Op::Relu | Op::LeakyRelu { .. } | Op::Clip { .. } | Op::Pad(_) | Op::MaxPool(_) | Op::Reshape { .. } | Op::Transpose { .. } => {
+            Op::Relu
+            | Op::LeakyRelu { .. }
+            | Op::Clip { .. }
+            | Op::Pad(_)
+            | Op::MaxPool(_)
+            | Op::Reshape { .. }
+            | Op::Transpose { .. } => {
                 out.frac = input.frac;
                 out.bits = input.bits;
             }
@@ -74,8 +102,8 @@ fn choose_formats(graph: &Graph, calibration: &Calibration, config: &QuantConfig
                 let r = range(node.output)?;
                 // A tensor only ever read through ReLU needs no room for its negative values: clamping
                 // them to the most negative code and then applying ReLU gives 0 either way.
-                let only_relu = !graph.outputs.contains(&node.output)
-                    && consumers(node.output).all(|c| matches!(c.op, Op::Relu));
+                let only_relu =
+                    !graph.outputs.contains(&node.output) && consumers(node.output).all(|c| matches!(c.op, Op::Relu));
                 let magnitude = if only_relu { r.max.max(0.0) } else { r.max_abs() };
                 out.frac = frac_for(magnitude, config.activation_bits);
             }
@@ -96,7 +124,15 @@ fn lower_op(node: &Node, fi: i32, out: &QValue, values: &[QValue], config: &Quan
             let (weight, scales) = quantize_weights(&c.weight, 0, config.weight_bits);
             let bias = quantize_bias(c.bias.as_ref(), &scales, fi);
             let requant = requant(&scales, fi, fo, config.multiplier_bits);
-            QOp::Conv { weight, bias, strides: c.strides, pads: c.pads, dilations: c.dilations, group: c.group, requant }
+            QOp::Conv {
+                weight,
+                bias,
+                strides: c.strides,
+                pads: c.pads,
+                dilations: c.dilations,
+                group: c.group,
+                requant,
+            }
         }
         Op::Linear(l) => {
             let (weight, scales) = quantize_weights(&l.weight, 1, config.weight_bits);
@@ -110,7 +146,9 @@ fn lower_op(node: &Node, fi: i32, out: &QValue, values: &[QValue], config: &Quan
         Op::Affine(a) => lower_affine(a, fi, fo, config.multiplier_bits),
         Op::Relu => QOp::Relu,
         Op::LeakyRelu { alpha } => QOp::LeakyRelu { alpha: (*alpha as f64 * 65536.0).round() as i64, shift: 16 },
-        Op::Clip { min, max } => QOp::Clip { min: to_int(*min as f64, fi, in_bits), max: to_int(*max as f64, fi, in_bits) },
+        Op::Clip { min, max } => {
+            QOp::Clip { min: to_int(*min as f64, fi, in_bits), max: to_int(*max as f64, fi, in_bits) }
+        }
         Op::Sigmoid => table(TableFunction::Sigmoid, fi, in_bits, fo, out.bits),
         Op::Tanh => table(TableFunction::Tanh, fi, in_bits, fo, out.bits),
         Op::Softmax { axis } => QOp::Softmax { axis: *axis, exp_table: exp_table(fi, in_bits, config.exp_bits) },
@@ -137,7 +175,12 @@ fn quantize_weights(w: &Tensor<f32>, axis: usize, bits: u32) -> (Tensor<i64>, Ve
         max_abs[c] = max_abs[c].max((v as f64).abs());
     }
     let limit = ((1i64 << (bits - 1)) - 1) as f64;
-    let scales: Vec<f64> = max_abs.iter().map(|&m| if m > 0.0 { m / limit } else { 1.0 }).collect();
+    // Channels far weaker than the layer's strongest (dead channels: zero or denormal weights) share a floor
+    // scale 2^-16 below it: finer scales would only yield multipliers that round to zero and biases that
+    // overflow the accumulator.
+    let layer_max = max_abs.iter().cloned().fold(0.0, f64::max);
+    let floor = if layer_max > 0.0 { layer_max * (-16f64).exp2() } else { 1.0 };
+    let scales: Vec<f64> = max_abs.iter().map(|&m| m.max(floor) / limit).collect();
     let data = w.data().iter().enumerate().map(|(i, &v)| (v as f64 / scales[channel_of(i)]).round() as i64).collect();
     (Tensor::new(shape.to_vec(), data).expect("same shape"), scales)
 }
@@ -145,7 +188,12 @@ fn quantize_weights(w: &Tensor<f32>, axis: usize, bits: u32) -> (Tensor<i64>, Ve
 fn quantize_bias(bias: Option<&Tensor<f32>>, scales: &[f64], fi: i32) -> Vec<i64> {
     match bias {
         None => vec![0; scales.len()],
-        Some(b) => b.data().iter().zip(scales).map(|(&v, s)| (v as f64 / (s * (-fi as f64).exp2())).round() as i64).collect(),
+        Some(b) => {
+            // A bias beyond ±2^46 accumulator units saturates every output anyway; the clamp keeps sums in i64.
+            let limit = (1u64 << 46) as f64;
+            let to_int = |(&v, s): (&f32, &f64)| (v as f64 / (s * (-fi as f64).exp2())).round().clamp(-limit, limit);
+            b.data().iter().zip(scales).map(|p| to_int(p) as i64).collect()
+        }
     }
 }
 

@@ -202,10 +202,17 @@ impl QuantizedGraph {
 
     /// Quantizes a float input for graph input `index`: `q = clamp(⌊x·2^frac + 1/2⌋)`.
     pub fn quantize_input(&self, index: usize, input: &Tensor<f32>) -> Result<Tensor<i64>, ReferenceError> {
-        let id = *self.inputs.get(index).ok_or(ReferenceError::InputCount { expected: self.inputs.len(), actual: index + 1 })?;
+        let id = *self
+            .inputs
+            .get(index)
+            .ok_or(ReferenceError::InputCount { expected: self.inputs.len(), actual: index + 1 })?;
         let v = &self.values[id.0];
         if input.shape() != v.shape.as_slice() {
-            return Err(ReferenceError::InputShape { input: v.name.clone(), expected: v.shape.clone(), actual: input.shape().to_vec() });
+            return Err(ReferenceError::InputShape {
+                input: v.name.clone(),
+                expected: v.shape.clone(),
+                actual: input.shape().to_vec(),
+            });
         }
         let factor = (v.frac as f64).exp2();
         Ok(input.map(|&x| {

@@ -1,6 +1,7 @@
 //! Integer element-wise operators and layout moves.
 
 use crate::quant::rounding::{clamp_bits, rescale, round_shift};
+use crate::quant::QValue;
 use crate::tensor::{broadcast_index_map, Tensor};
 
 /// Which binary operator.
@@ -14,8 +15,10 @@ pub enum Binary {
     Mul,
 }
 
-/// A broadcast binary op rescaled to `fo` fractional bits and saturated to `bits`.
-pub fn binary(op: Binary, a: &Tensor<i64>, fa: i32, b: &Tensor<i64>, fb: i32, out_shape: &[usize], fo: i32, bits: u32) -> Vec<i64> {
+/// A broadcast binary op on `(tensor, frac)` operands, rescaled to `out`'s fractional bits and saturated
+/// to its width.
+pub fn binary(op: Binary, (a, fa): (&Tensor<i64>, i32), (b, fb): (&Tensor<i64>, i32), out: &QValue) -> Vec<i64> {
+    let (out_shape, fo, bits) = (out.shape.as_slice(), out.frac, out.bits);
     let ia = broadcast_index_map(a.shape(), out_shape);
     let ib = broadcast_index_map(b.shape(), out_shape);
     let common = fa.max(fb);
@@ -52,7 +55,10 @@ pub fn affine(x: &Tensor<i64>, m: &Tensor<i64>, o: Option<&Tensor<i64>>, shift: 
 
 /// `x` for `x ≥ 0`, else `round_shift(x·alpha, shift)`.
 pub fn leaky_relu(x: &Tensor<i64>, alpha: i64, shift: u32, bits: u32) -> Vec<i64> {
-    x.data().iter().map(|&v| if v >= 0 { v } else { clamp_bits(round_shift(v as i128 * alpha as i128, shift), bits) }).collect()
+    x.data()
+        .iter()
+        .map(|&v| if v >= 0 { v } else { clamp_bits(round_shift(v as i128 * alpha as i128, shift), bits) })
+        .collect()
 }
 
 /// `table[x − offset]`; inputs outside the table saturate to its ends.

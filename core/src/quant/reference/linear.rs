@@ -45,7 +45,15 @@ pub fn conv_accumulators(x: &Tensor<i64>, weight: &Tensor<i64>, bias: &[i64], g:
 }
 
 /// Adds `wv · x[tap]` to every output position whose window covers an input element at this tap.
-fn accumulate_tap(plane: &mut [i64], xplane: &[i64], wv: i64, k: [usize; 2], hw: [usize; 2], ohw: [usize; 2], g: &ConvShape<'_>) {
+fn accumulate_tap(
+    plane: &mut [i64],
+    xplane: &[i64],
+    wv: i64,
+    k: [usize; 2],
+    hw: [usize; 2],
+    ohw: [usize; 2],
+    g: &ConvShape<'_>,
+) {
     for oy in 0..ohw[0] {
         let iy = (oy * g.strides[0] + k[0] * g.dilations[0]) as isize - g.pads[0] as isize;
         if iy < 0 || iy as usize >= hw[0] {
@@ -66,7 +74,11 @@ pub fn requantize(acc: &[i64], requant: &Requant, bits: u32, channel_of: impl Fn
     acc.iter()
         .enumerate()
         .map(|(i, &a)| {
-            let m = if requant.multipliers.len() == 1 { requant.multipliers[0] } else { requant.multipliers[channel_of(i)] };
+            let m = if requant.multipliers.len() == 1 {
+                requant.multipliers[0]
+            } else {
+                requant.multipliers[channel_of(i)]
+            };
             clamp_bits(round_shift(a as i128 * m as i128, requant.shift), bits)
         })
         .collect()

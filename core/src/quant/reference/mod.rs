@@ -89,7 +89,13 @@ impl QuantizedGraph {
         let x = arg(0);
         let data = match &node.op {
             QOp::Conv { weight, bias, strides, pads, dilations, group, requant } => {
-                let g = ConvShape { strides: *strides, pads: *pads, dilations: *dilations, group: *group, out_shape: shape };
+                let g = ConvShape {
+                    strides: *strides,
+                    pads: *pads,
+                    dilations: *dilations,
+                    group: *group,
+                    out_shape: shape,
+                };
                 let acc = linear::conv_accumulators(x, weight, bias, &g);
                 let plane = shape[2] * shape[3];
                 linear::requantize(&acc, requant, bits, |i| (i / plane) % shape[1])
@@ -100,10 +106,12 @@ impl QuantizedGraph {
                 linear::requantize(&acc, requant, bits, |i| i % n)
             }
             QOp::MatMul => linear::matmul(x, arg(1), frac(0) + frac(1), fo, bits),
-            QOp::Add => elementwise::binary(Binary::Add, x, frac(0), arg(1), frac(1), shape, fo, bits),
-            QOp::Sub => elementwise::binary(Binary::Sub, x, frac(0), arg(1), frac(1), shape, fo, bits),
-            QOp::Mul => elementwise::binary(Binary::Mul, x, frac(0), arg(1), frac(1), shape, fo, bits),
-            QOp::Affine { multiplier, offset, shift } => elementwise::affine(x, multiplier, offset.as_ref(), *shift, bits),
+            QOp::Add => elementwise::binary(Binary::Add, (x, frac(0)), (arg(1), frac(1)), out),
+            QOp::Sub => elementwise::binary(Binary::Sub, (x, frac(0)), (arg(1), frac(1)), out),
+            QOp::Mul => elementwise::binary(Binary::Mul, (x, frac(0)), (arg(1), frac(1)), out),
+            QOp::Affine { multiplier, offset, shift } => {
+                elementwise::affine(x, multiplier, offset.as_ref(), *shift, bits)
+            }
             QOp::Relu => x.data().iter().map(|&v| v.max(0)).collect(),
             QOp::LeakyRelu { alpha, shift } => elementwise::leaky_relu(x, *alpha, *shift, bits),
             QOp::Clip { min, max } => x.data().iter().map(|&v| v.clamp(*min, *max)).collect(),

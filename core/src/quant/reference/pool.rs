@@ -6,7 +6,14 @@ use crate::tensor::Tensor;
 
 /// The window of output index `o` along one axis: (first valid input, end of valid inputs, count of
 /// positions inside the padded extent). Matches ONNX: windows are clipped to the padded input.
-fn window(o: usize, stride: usize, kernel: usize, pad_before: usize, pad_after: usize, len: usize) -> (usize, usize, usize) {
+fn window(
+    o: usize,
+    stride: usize,
+    kernel: usize,
+    pad_before: usize,
+    pad_after: usize,
+    len: usize,
+) -> (usize, usize, usize) {
     let start = (o * stride) as isize - pad_before as isize;
     let end_padded = (start + kernel as isize).min((len + pad_after) as isize);
     let padded_count = (end_padded - start).max(0) as usize;
@@ -16,7 +23,12 @@ fn window(o: usize, stride: usize, kernel: usize, pad_before: usize, pad_after: 
 }
 
 /// Visits every output position of a 2-D pooling with its valid input window and padded window size.
-fn for_each_window(x: &Tensor<i64>, pool: &Pool, out_shape: &[usize], mut f: impl FnMut(&[i64], [usize; 4], usize, usize)) {
+fn for_each_window(
+    x: &Tensor<i64>,
+    pool: &Pool,
+    out_shape: &[usize],
+    mut f: impl FnMut(&[i64], [usize; 4], usize, usize),
+) {
     let [n, c, h, w] = [x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]];
     let [oh, ow] = [out_shape[2], out_shape[3]];
     for plane in 0..n * c {
@@ -58,14 +70,18 @@ pub fn average_pool(x: &Tensor<i64>, pool: &Pool, out_shape: &[usize], fi: i32, 
 
 /// `sum / count` moved from `fi` to `fo` fractional bits with one rounding.
 pub fn mean_rescaled(sum: i128, count: i128, fi: i32, fo: i32, bits: u32) -> i64 {
-    let q = if fo >= fi { round_div(sum << (fo - fi) as u32, count) } else { round_div(sum, count << (fi - fo) as u32) };
+    let q =
+        if fo >= fi { round_div(sum << (fo - fi) as u32, count) } else { round_div(sum, count << (fi - fo) as u32) };
     clamp_bits(q, bits)
 }
 
 /// Mean over H and W of each NCHW plane.
 pub fn global_average_pool(x: &Tensor<i64>, fi: i32, fo: i32, bits: u32) -> Vec<i64> {
     let hw = x.shape()[2] * x.shape()[3];
-    x.data().chunks(hw.max(1)).map(|p| mean_rescaled(p.iter().map(|&v| v as i128).sum(), hw as i128, fi, fo, bits)).collect()
+    x.data()
+        .chunks(hw.max(1))
+        .map(|p| mean_rescaled(p.iter().map(|&v| v as i128).sum(), hw as i128, fi, fo, bits))
+        .collect()
 }
 
 /// Softmax along `axis`: `e_i = exp_table[max − x_i]` (0 past the table), `p_i = round_div(e_i · 2^fo, Σ e)`.
@@ -80,7 +96,12 @@ pub fn softmax(x: &Tensor<i64>, axis: usize, exp_table: &[i64], fo: i32) -> Vec<
             let idx = |j: usize| (o * len + j) * inner + i;
             let max = (0..len).map(|j| x.data()[idx(j)]).max().unwrap_or(0);
             let e: Vec<i128> = (0..len)
-                .map(|j| usize::try_from(max - x.data()[idx(j)]).ok().and_then(|d| exp_table.get(d)).map_or(0, |&v| v as i128))
+                .map(|j| {
+                    usize::try_from(max - x.data()[idx(j)])
+                        .ok()
+                        .and_then(|d| exp_table.get(d))
+                        .map_or(0, |&v| v as i128)
+                })
                 .collect();
             let total: i128 = e.iter().sum::<i128>().max(1);
             for (j, &ej) in e.iter().enumerate() {
