@@ -83,6 +83,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
             "model": model.manifest.name,
             "artifact": output,
             "artifact_bytes": bytes.len(),
+            "artifact_sha256": veil_core::Digest::of(&bytes).to_string(),
             "config": calibration.config,
             "calibration_saved": args.save_calibration.then_some(&calibration_path),
             "report": report,
@@ -90,7 +91,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         println!("{object}");
     } else {
         println!("{}", report.to_table());
-        println!("wrote {} ({} bytes)", output.display(), bytes.len());
+        println!("wrote {} ({} bytes, sha256 {})", output.display(), bytes.len(), veil_core::Digest::of(&bytes));
         if args.save_calibration {
             println!("saved default calibration to {}", calibration_path.display());
         }

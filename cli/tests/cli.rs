@@ -172,3 +172,24 @@ fn quantize_writes_a_loadable_artifact_and_reports_accuracy() -> Result<()> {
     assert!(graph.nodes.iter().any(|n| matches!(n.op, veil_core::quant::QOp::Conv { .. })));
     Ok(())
 }
+
+/// JPEG decoders may differ by a few levels per pixel; the age estimate may move this much between the
+/// original JPEG and its lossless PNG copy.
+const JPEG_AGE_TOLERANCE: f64 = 0.25;
+
+#[test]
+fn jpeg_originals_agree_with_their_png_copies() -> Result<()> {
+    for (file, crop, _) in expectations("age-v1")?.into_iter().filter(|(f, _, _)| f.contains("test-image")) {
+        let jpeg = file.replace(".png", ".jpg");
+        let run = |path: &str, model: &str| veil(&["--json", "run", model, path, "--crop", &crop]);
+        let (ok_png, png, _) = run(&file, "models/age-v1.onnx")?;
+        let (ok_jpg, jpg, err) = run(&jpeg, "models/age-v1.onnx")?;
+        ensure!(ok_png && ok_jpg, "run failed on {jpeg}: {err}");
+        let (a, b) = (png["expected_age"].as_f64().context("age")?, jpg["expected_age"].as_f64().context("age")?);
+        assert!((a - b).abs() <= JPEG_AGE_TOLERANCE, "{jpeg} {crop}: {b} vs PNG {a}");
+        let (_, png, _) = run(&file, "models/gender-v1.onnx")?;
+        let (_, jpg, _) = run(&jpeg, "models/gender-v1.onnx")?;
+        assert_eq!(png["label"], jpg["label"], "{jpeg} {crop}");
+    }
+    Ok(())
+}

@@ -24,3 +24,4 @@ pub mod tensor;
 
 pub use error::Error;
 pub use model::{Model, Verdict};
+pub use veil_verifier::Digest;

@@ -40,7 +40,6 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The manifest schema version this crate reads and writes.
 pub const SCHEMA: u32 = 1;
@@ -302,7 +301,7 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, ManifestError> {
 
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
+    veil_verifier::Digest::of(bytes).to_string()
 }
 
 impl ModelManifest {

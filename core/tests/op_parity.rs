@@ -1,9 +1,10 @@
 //! Operator parity: every case under `tests/data/ops` is imported and run by the float evaluator, and its
 //! outputs must match the onnxruntime outputs stored beside it.
 
-use anyhow::{bail, ensure, Context, Result};
-use serde::Deserialize;
-use std::path::{Path, PathBuf};
+mod common;
+
+use anyhow::{bail, ensure, Result};
+use common::{case_names, load_io, model_path, ops_dir, UNSUPPORTED_CASE};
 use veil_core::float;
 use veil_core::ir::Op;
 use veil_core::onnx::{load_onnx_file, ImportError, ImportOptions};
@@ -12,59 +13,15 @@ use veil_core::tensor::Tensor;
 /// Largest absolute difference allowed between the float evaluator and onnxruntime.
 const ORT_TOLERANCE: f32 = 1e-4;
 
-/// The case that uses an op Veil must reject.
-const UNSUPPORTED_CASE: &str = "unknown_op";
-
-#[derive(Deserialize)]
-struct NamedTensor {
-    name: String,
-    shape: Vec<usize>,
-    data: Vec<f32>,
-}
-
-impl NamedTensor {
-    fn to_tensor(&self) -> Result<Tensor<f32>> {
-        Tensor::new(self.shape.clone(), self.data.clone()).with_context(|| format!("tensor {:?}", self.name))
-    }
-}
-
-#[derive(Deserialize)]
-struct CaseIo {
-    inputs: Vec<NamedTensor>,
-    outputs: Vec<NamedTensor>,
-}
-
-fn ops_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/ops")
-}
-
-/// Every case directory (one holding a `model.onnx`), sorted by name.
-fn case_names() -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(ops_dir()).context("listing tests/data/ops")? {
-        let path = entry?.path();
-        if path.join("model.onnx").is_file() {
-            names.push(path.file_name().context("case name")?.to_string_lossy().into_owned());
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
-fn load_io(case: &str) -> Result<CaseIo> {
-    let text = std::fs::read_to_string(ops_dir().join(case).join("io.json"))?;
-    serde_json::from_str(&text).with_context(|| format!("{case}: io.json"))
-}
-
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 /// Imports and runs one case; returns the largest difference from onnxruntime over its outputs.
 fn run_case(case: &str) -> Result<f32> {
-    let graph = load_onnx_file(&ops_dir().join(case).join("model.onnx"), &ImportOptions::default())?;
+    let graph = load_onnx_file(&model_path(case), &ImportOptions::default())?;
     let io = load_io(case)?;
-    let inputs = io.inputs.iter().map(NamedTensor::to_tensor).collect::<Result<Vec<_>>>()?;
+    let inputs = io.input_tensors()?;
     let outputs = float::run(&graph, &inputs)?;
     ensure!(outputs.len() == io.outputs.len(), "{} outputs, onnxruntime gave {}", outputs.len(), io.outputs.len());
     let mut worst = 0f32;
@@ -110,8 +67,7 @@ fn every_op_case_matches_onnxruntime() -> Result<()> {
 
 #[test]
 fn unknown_op_is_rejected_with_a_typed_error() {
-    let path = ops_dir().join(UNSUPPORTED_CASE).join("model.onnx");
-    match load_onnx_file(&path, &ImportOptions::default()) {
+    match load_onnx_file(&model_path(UNSUPPORTED_CASE), &ImportOptions::default()) {
         Err(ImportError::UnsupportedOp { op_type, .. }) => assert_eq!(op_type, "Erf"),
         other => panic!("expected UnsupportedOp for Erf, got {other:?}"),
     }
@@ -119,8 +75,7 @@ fn unknown_op_is_rejected_with_a_typed_error() {
 
 #[test]
 fn pytorch_shape_subgraph_folds_away() -> Result<()> {
-    let path = ops_dir().join("pytorch_style").join("model.onnx");
-    let graph = load_onnx_file(&path, &ImportOptions::default())?;
+    let graph = load_onnx_file(&model_path("pytorch_style"), &ImportOptions::default())?;
     let kinds: Vec<&str> = graph.nodes.iter().map(|n| n.op.kind()).collect();
     assert_eq!(kinds, ["Conv", "Relu", "Reshape", "Linear"], "leftover nodes in the IR");
     let Op::Reshape { shape } = &graph.nodes[2].op else { bail!("node 2 is not a Reshape") };
@@ -130,7 +85,7 @@ fn pytorch_shape_subgraph_folds_away() -> Result<()> {
 
 #[test]
 fn input_errors_are_typed() -> Result<()> {
-    let graph = load_onnx_file(&ops_dir().join("relu").join("model.onnx"), &ImportOptions::default())?;
+    let graph = load_onnx_file(&model_path("relu"), &ImportOptions::default())?;
     assert!(matches!(float::run(&graph, &[]), Err(float::FloatError::InputCount { expected: 1, actual: 0 })));
     let wrong = Tensor::full(vec![1, 4, 3, 2], 0.0);
     match float::run(&graph, &[wrong]) {

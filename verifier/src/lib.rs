@@ -1,1 +1,11 @@
-//! placeholder
+//! Veil verifier: the byte formats shared by provers and verifiers, and (as the proving system lands)
+//! proof verification. It sits at the bottom of the crate ladder with a small dependency tree so a backend
+//! can verify without pulling in ONNX, image or tensor code.
+//!
+//! Today it owns [`Digest`], the content address by which bundles, manifests and artifacts name a model.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod digest;
+
+pub use digest::{Digest, DigestParseError};

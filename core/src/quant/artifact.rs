@@ -47,6 +47,11 @@ impl QuantizedGraph {
         out
     }
 
+    /// The digest of the artifact bytes: the name by which proofs and bundles refer to this quantized model.
+    pub fn digest(&self) -> veil_verifier::Digest {
+        veil_verifier::Digest::of(&self.to_bytes())
+    }
+
     /// Parses and validates artifact bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ArtifactError> {
         let body = bytes.strip_prefix(MAGIC.as_slice()).ok_or(ArtifactError::BadMagic)?;
