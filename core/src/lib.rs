@@ -4,8 +4,7 @@
 //! The pipeline, one type per stage: [`onnx::load_onnx`] → [`ir::Graph`] →
 //! [`quant::quantize`] → [`quant::QuantizedGraph`], whose [`quant::QuantizedGraph::run`] is the integer
 //! reference that circuits must reproduce bit for bit.
-#![deny(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs, unsafe_code)]
 
 pub mod error;
 #[cfg(feature = "float")]

@@ -3,8 +3,7 @@
 //! can verify without pulling in ONNX, image or tensor code.
 //!
 //! Today it owns [`Digest`], the content address by which bundles, manifests and artifacts name a model.
-#![deny(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs, unsafe_code)]
 
 mod digest;
 
