@@ -11,7 +11,7 @@ mod common;
 use anyhow::{ensure, Context, Result};
 use common::{case_names, load_io, model_path, UNSUPPORTED_CASE};
 use veil_core::onnx::{load_onnx_file, ImportOptions};
-use veil_core::quant::{quantize, Calibration, QuantConfig};
+use veil_core::quant::{quantize, Calibration, QuantConfig, QuantizedGraph};
 
 /// The fewest op cases the suite must exercise: a shrinking directory listing fails loudly.
 const MIN_CASES: usize = 40;
@@ -25,11 +25,16 @@ struct Tolerance {
     lsb: f64,
 }
 
-/// 16-bit inputs, activations and weights.
-const WIDE: Tolerance = Tolerance { relative: 1e-3, lsb: 4.0 };
+/// 16-bit inputs, activations and weights. Measured worst: 1.3 LSB (conv_strided_asym_pads, softmax_axis1,
+/// tanh) and 5.8e-5 of the range (matmul_dynamic); the bound is 2e-4 of the range (~6 LSB at full scale)
+/// plus 2 LSB, about 5× the worst case.
+const WIDE: Tolerance = Tolerance { relative: 2e-4, lsb: 2.0 };
 
-/// The shipped defaults (12-bit).
-const DEFAULT: Tolerance = Tolerance { relative: 1e-3, lsb: 4.0 };
+/// The shipped defaults (12-bit). Measured worst: 8.2e-4 of the range (matmul_linear3d), 1.5 LSB of a
+/// 12-bit output (tanh); softmax outputs carry 16 fractional bits, so the error of their 12-bit
+/// input reaches 26 of those LSB and is covered by the relative term. The bound, 2e-3 of the range
+/// (~4 LSB at full scale) plus 2 LSB, is about 4× the worst case.
+const DEFAULT: Tolerance = Tolerance { relative: 2e-3, lsb: 2.0 };
 
 /// The worst output of one case.
 struct CaseError {
@@ -70,12 +75,20 @@ fn run_case(case: &str, config: &QuantConfig, tolerance: Tolerance) -> Result<Ca
     let inputs = io.input_tensors()?;
     let calibration = Calibration::collect(&graph, [(case.to_string(), inputs.as_slice())])?;
     let quantized = quantize(&graph, &calibration, config)?;
+    // What ships is the artifact: evaluate the graph as loaded back from its bytes.
+    let quantized = QuantizedGraph::from_bytes(&quantized.to_bytes())?;
     let q_inputs = (0..inputs.len()).map(|i| quantized.quantize_input(i, &inputs[i])).collect::<Result<Vec<_>, _>>()?;
     let outputs = quantized.run(&q_inputs)?;
     ensure!(outputs.len() == io.outputs.len(), "{} outputs, onnxruntime gave {}", outputs.len(), io.outputs.len());
     let mut worst: Option<CaseError> = None;
     for ((q, &id), want) in outputs.iter().zip(&quantized.outputs).zip(&io.outputs) {
-        ensure!(q.shape() == want.shape.as_slice(), "output {:?}: shape {:?}, want {:?}", want.name, q.shape(), want.shape);
+        ensure!(
+            q.shape() == want.shape.as_slice(),
+            "output {:?}: shape {:?}, want {:?}",
+            want.name,
+            q.shape(),
+            want.shape
+        );
         let got = quantized.dequantize(id, q);
         let diff = got.data().iter().zip(&want.data).map(|(g, &w)| (g - w as f64).abs()).fold(0.0, f64::max);
         let magnitude = want.data.iter().map(|&w| (w as f64).abs()).fold(0.0, f64::max);

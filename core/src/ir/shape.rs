@@ -75,7 +75,12 @@ pub fn infer_output_shape(op: &Op, inputs: &[&[usize]]) -> Result<Vec<usize>, St
             if pad.pads.len() != x.len() {
                 return Err(format!("Pad gives {} axes for rank-{} input", pad.pads.len(), x.len()));
             }
-            Ok(x.iter().zip(&pad.pads).map(|(d, (b, a))| d + b + a).collect())
+            x.iter()
+                .zip(&pad.pads)
+                .map(|(d, (b, a))| {
+                    d.checked_add(*b).and_then(|v| v.checked_add(*a)).ok_or("padding overflows".to_string())
+                })
+                .collect()
         }
         Op::MaxPool(pool) | Op::AveragePool(pool) => {
             expect_rank(x, 4, "pooling input")?;
@@ -130,8 +135,15 @@ fn expect_rank(shape: &[usize], rank: usize, what: &str) -> Result<(), String> {
 pub(crate) fn window_output(x: &[usize], pool: &Pool, dilations: [usize; 2]) -> Result<(usize, usize), String> {
     let mut out = [0usize; 2];
     for axis in 0..2 {
-        let padded = x[2 + axis] + pool.pads[axis] + pool.pads[axis + 2];
-        let span = dilations[axis] * (pool.kernel[axis].max(1) - 1) + 1;
+        let too_large = || format!("window {:?} with pads {:?} is too large", pool.kernel, pool.pads);
+        let padded = x[2 + axis]
+            .checked_add(pool.pads[axis])
+            .and_then(|v| v.checked_add(pool.pads[axis + 2]))
+            .ok_or_else(too_large)?;
+        let span = dilations[axis]
+            .checked_mul(pool.kernel[axis].max(1) - 1)
+            .and_then(|v| v.checked_add(1))
+            .ok_or_else(too_large)?;
         if pool.strides[axis] == 0 || pool.kernel[axis] == 0 || padded < span {
             return Err(format!("window {:?} (stride {:?}) does not fit input {x:?}", pool.kernel, pool.strides));
         }

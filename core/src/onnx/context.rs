@@ -6,6 +6,9 @@ use crate::ir::{infer_output_shape, Graph, Node, Op, ValueId, ValueInfo};
 use crate::tensor::Tensor;
 use std::collections::HashMap;
 
+/// The most elements any tensor of an imported graph may hold (2^28: 1 GiB of f32).
+pub const MAX_ELEMENTS: usize = 1 << 28;
+
 /// A constant known at import time.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Const {
@@ -220,6 +223,9 @@ impl NodeCx<'_> {
     pub fn emit_named(&mut self, op: Op, inputs: Vec<ValueId>, value_name: &str) -> Result<ValueId, ImportError> {
         let shapes: Vec<&[usize]> = inputs.iter().map(|v| self.b.graph_values[v.0].shape.as_slice()).collect();
         let shape = infer_output_shape(&op, &shapes).map_err(|d| self.invalid(d))?;
+        if shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_none_or(|n| n > MAX_ELEMENTS) {
+            return Err(self.invalid(format!("output shape {shape:?} exceeds {MAX_ELEMENTS} elements")));
+        }
         let output = self.b.add_value(value_name, shape);
         let node_name = self.name();
         self.b.nodes.push(Node { name: node_name, op, inputs, output });

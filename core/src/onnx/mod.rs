@@ -165,12 +165,17 @@ fn input_shape(input: &ValueInfoProto, batch: usize) -> Result<Vec<usize>, Impor
         return Err(bad(format!("element type {} is not float32", tensor.elem_type)));
     }
     let dims = &tensor.shape.as_ref().ok_or_else(|| bad("has no shape".into()))?.dim;
-    dims.iter()
+    let shape: Vec<usize> = dims
+        .iter()
         .enumerate()
         .map(|(axis, d)| match &d.value {
             Some(DimensionValue::DimValue(v)) if *v > 0 => Ok(*v as usize),
             Some(DimensionValue::DimParam(_)) | None if axis == 0 => Ok(batch),
             other => Err(bad(format!("dimension {axis} ({other:?}) must be a positive constant"))),
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    if shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_none_or(|n| n > context::MAX_ELEMENTS) {
+        return Err(bad(format!("shape {shape:?} exceeds {} elements", context::MAX_ELEMENTS)));
+    }
+    Ok(shape)
 }

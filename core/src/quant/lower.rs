@@ -12,6 +12,9 @@ pub enum QuantizeError {
     /// The configuration is out of range.
     #[error("invalid quantization config: {0}")]
     Config(String),
+    /// The model's constants do not fit the integer format (e.g. weights of absurd magnitude).
+    #[error("the quantized model is not representable: {0}")]
+    Unrepresentable(String),
     /// Calibration did not observe a tensor that needs a range.
     #[error("calibration has no range for tensor {value:?}; recalibrate with this model")]
     MissingRange {
@@ -42,13 +45,16 @@ pub fn quantize(
             }
         })
         .collect();
-    Ok(QuantizedGraph {
+    let quantized = QuantizedGraph {
         config: config.clone(),
         values,
         nodes,
         inputs: graph.inputs.clone(),
         outputs: graph.outputs.clone(),
-    })
+    };
+    // The loader's checks hold for what the quantizer emits too: absurd weights surface here, typed.
+    quantized.validate().map_err(|e| QuantizeError::Unrepresentable(e.to_string()))?;
+    Ok(quantized)
 }
 
 /// Largest `frac` such that `magnitude · 2^frac` fits in `bits` signed bits.

@@ -1,6 +1,9 @@
 //! Shared loading of the operator cases under `tests/data/ops`: each case is a `model.onnx` with an
 //! `io.json` holding the inputs and the onnxruntime outputs (see `tests/data/ops/README.md`).
 
+// Each test binary compiles its own copy and uses a different subset.
+#![allow(dead_code)]
+
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};

@@ -49,8 +49,9 @@ pub enum ReferenceError {
 impl QuantizedGraph {
     /// Runs the integer reference and returns the graph outputs.
     pub fn run(&self, inputs: &[Tensor<i64>]) -> Result<Vec<Tensor<i64>>, ReferenceError> {
-        let mut all = self.run_all(inputs)?;
-        Ok(self.outputs.iter().map(|o| all[o.0].take().expect("outputs are computed")).collect())
+        let all = self.run_all(inputs)?;
+        // Cloned rather than taken: a graph may list the same value as two outputs.
+        Ok(self.outputs.iter().map(|o| all[o.0].clone().expect("outputs are computed")).collect())
     }
 
     /// Runs the integer reference and returns every tensor, indexed by value id (the full witness).
