@@ -3,6 +3,7 @@
 mod inspect;
 mod quantize;
 mod run;
+mod slice;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ enum Command {
     Run(run::Args),
     /// Calibrate and quantize a model, write the artifact and print the accuracy report.
     Quantize(quantize::Args),
+    /// Print how the quantized model splits into slices for proving: layers, estimated rows, k, memory.
+    Slice(slice::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::execute(&args, cli.json),
         Command::Run(args) => run::execute(&args, cli.json),
         Command::Quantize(args) => quantize::execute(&args, cli.json),
+        Command::Slice(args) => slice::execute(&args, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,7 @@ pub mod preprocess;
 pub mod quant;
 pub mod report;
 pub mod samples;
+pub mod slice;
 pub mod tensor;
 
 pub use error::Error;

@@ -1,0 +1,82 @@
+//! Slicing plans of the shipped models: coverage, chaining of boundaries, the k cap, and the policies.
+
+use anyhow::Result;
+use std::collections::HashSet;
+use std::path::Path;
+use veil_core::ir::ValueId;
+use veil_core::quant::QuantizedGraph;
+use veil_core::slice::{slice, CostModel, SliceError, SlicePlan, SlicePolicy};
+use veil_core::Model;
+
+fn quantized(name: &str) -> Result<QuantizedGraph> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../models/{name}.onnx"));
+    Ok(Model::load_onnx(&path)?.quantize_default()?)
+}
+
+/// Slices cover every node once, in order, and each slice reads only graph inputs or values that an earlier
+/// slice exposes as output: the chain of boundary commitments covers every dependency.
+fn assert_chains(graph: &QuantizedGraph, plan: &SlicePlan) {
+    let mut next = 0;
+    let mut exposed: HashSet<ValueId> = graph.inputs.iter().copied().collect();
+    for s in &plan.slices {
+        assert_eq!(s.nodes.start, next, "slice {} starts where the previous ended", s.index);
+        assert!(s.nodes.end > s.nodes.start, "slice {} is not empty", s.index);
+        for input in &s.inputs {
+            assert!(exposed.contains(input), "slice {} reads {:?}, which no earlier slice exposes", s.index, input);
+        }
+        for node in &graph.nodes[s.nodes.clone()] {
+            let read_later = graph.nodes[s.nodes.end..].iter().any(|n| n.inputs.contains(&node.output));
+            assert_eq!(s.outputs.contains(&node.output), read_later || graph.outputs.contains(&node.output));
+        }
+        exposed.extend(s.outputs.iter().copied());
+        next = s.nodes.end;
+    }
+    assert_eq!(next, graph.nodes.len());
+    assert!(graph.outputs.iter().all(|o| plan.slices.last().is_some_and(|s| s.outputs.contains(o))));
+}
+
+#[test]
+fn balanced_plans_respect_the_cap_and_chain() -> Result<()> {
+    for (name, max_k) in [("gender-v1", 18), ("age-v1", 19), ("age-v1", 21)] {
+        let graph = quantized(name)?;
+        let plan = slice(&graph, &SlicePolicy::Balanced { max_k }, &CostModel::default())?;
+        assert_chains(&graph, &plan);
+        assert!(plan.max_k() <= max_k, "{name}: k {} over cap {max_k}", plan.max_k());
+        assert!(plan.slices.iter().all(|s| s.rows < 1 << s.k));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_larger_cap_never_needs_more_slices() -> Result<()> {
+    let graph = quantized("age-v1")?;
+    let count = |k| slice(&graph, &SlicePolicy::Balanced { max_k: k }, &CostModel::default()).map(|p| p.slices.len());
+    assert!(count(21)? <= count(20)?);
+    assert!(count(20)? <= count(19)?);
+    Ok(())
+}
+
+#[test]
+fn per_layer_and_explicit_policies() -> Result<()> {
+    let graph = quantized("age-v1")?;
+    let per_layer = slice(&graph, &SlicePolicy::PerLayer, &CostModel::default())?;
+    assert_eq!(per_layer.slices.len(), graph.nodes.len());
+    assert_chains(&graph, &per_layer);
+    // Cutting inside a residual block leaves two tensors crossing the cut: the block input and the branch.
+    let cut = SlicePolicy::Explicit { cut_after: vec!["layer_47_conv".into()] };
+    let plan = slice(&graph, &cut, &CostModel::default())?;
+    assert_eq!(plan.slices.len(), 2);
+    assert_chains(&graph, &plan);
+    assert_eq!(plan.slices[0].outputs.len(), 2, "the skip connection crosses the cut");
+    Ok(())
+}
+
+#[test]
+fn impossible_caps_and_bad_cuts_are_typed_errors() -> Result<()> {
+    let graph = quantized("gender-v1")?;
+    let err = slice(&graph, &SlicePolicy::Balanced { max_k: 12 }, &CostModel::default()).unwrap_err();
+    assert!(matches!(err, SliceError::NodeTooLarge { max_k: 12, .. }), "{err}");
+    let bad = SlicePolicy::Explicit { cut_after: vec!["no_such_layer".into()] };
+    assert_eq!(slice(&graph, &bad, &CostModel::default()).unwrap_err(), SliceError::UnknownCut("no_such_layer".into()));
+    Ok(())
+}
