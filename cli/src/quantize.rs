@@ -2,7 +2,6 @@
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-use veil_core::manifest::sha256_hex;
 use veil_core::model::run_quantized;
 use veil_core::preprocess::{load_image, preprocess};
 use veil_core::quant::{Calibration, QuantConfig};
@@ -60,7 +59,8 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     };
     veil_core::model::validate_config(&config)?;
     calibration.config = Some(config);
-    calibration.model_sha256 = Some(sha256_hex(&std::fs::read(&args.model)?));
+    // The manifest was matched to the model file by this digest.
+    calibration.model_sha256 = Some(model.manifest.sha256.clone());
     let quantized = model.quantize(&calibration)?;
     let mut rows = Vec::new();
     for (name, role, input) in &inputs {
