@@ -207,3 +207,20 @@ fn slice_prints_a_plan_covering_every_layer() -> Result<()> {
     assert!(!ok && err.contains("raise the k cap"), "{err}");
     Ok(())
 }
+
+#[test]
+fn run_reports_the_age_claim_on_the_integer_reference() -> Result<()> {
+    let base = ["--json", "run", "models/age-v1.onnx", "models/samples/astronaut.png", "--crop", "150,25,310,185"];
+    for (threshold, expected) in [("age>=18", true), ("age>=60", false)] {
+        let mut args = base.to_vec();
+        args.extend(["--quantized", "--claim", threshold]);
+        let (ok, json, err) = veil(&args)?;
+        ensure!(ok, "run failed: {err}");
+        assert_eq!(json["claim"], serde_json::json!({ "kind": "age_at_least", "value": expected }), "{threshold}");
+    }
+    let mut float_only = base.to_vec();
+    float_only.extend(["--claim", "argmax"]);
+    let (ok, _, err) = veil(&float_only)?;
+    assert!(!ok && err.contains("--quantized"), "a claim needs the integer reference: {err}");
+    Ok(())
+}

@@ -6,6 +6,7 @@
 //! reference that circuits must reproduce bit for bit.
 #![deny(missing_docs, unsafe_code)]
 
+pub mod claim;
 pub mod error;
 #[cfg(feature = "float")]
 pub mod float;
