@@ -18,7 +18,7 @@ fn veil(args: &[&str]) -> Result<(bool, Value, String)> {
     let out = Command::new(env!("CARGO_BIN_EXE_veil")).args(args).current_dir(root()).output()?;
     let stdout = String::from_utf8(out.stdout)?;
     let stderr = String::from_utf8(out.stderr)?;
-    let json = if args.contains(&"--json") {
+    let json = if args.contains(&"--json") && out.status.success() {
         serde_json::from_str(stdout.trim()).with_context(|| format!("stdout is not one JSON object: {stdout:?}"))?
     } else {
         Value::Null
