@@ -71,10 +71,8 @@ impl Calibration {
     ) -> Result<Self, crate::float::FloatError> {
         let mut calibration = Self::new();
         for (name, inputs) in samples {
-            let mut values = crate::float::run_all(graph, inputs)?;
-            for (id, input) in graph.inputs.iter().zip(inputs) {
-                values[id.0] = Some(input.clone());
-            }
+            // `run_all` returns the graph inputs too, so their ranges are recorded with the rest.
+            let values = crate::float::run_all(graph, inputs)?;
             calibration.observe(graph, &values);
             calibration.samples.push(name);
         }
