@@ -10,6 +10,7 @@ pub mod claim;
 pub mod error;
 #[cfg(feature = "float")]
 pub mod float;
+pub mod freivalds;
 pub mod ir;
 pub mod manifest;
 pub mod model;

@@ -23,7 +23,7 @@ pub use artifact::ArtifactError;
 pub use calibrate::{Calibration, Range};
 pub use config::QuantConfig;
 pub use lower::{quantize, QuantizeError};
-pub use reference::ReferenceError;
+pub use reference::{conv_accumulators, ReferenceError};
 pub use rounding::{clamp_bits, rescale, round_div, round_shift};
 
 use crate::ir::{Pool, ValueId};

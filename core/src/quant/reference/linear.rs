@@ -13,6 +13,14 @@ pub(super) struct ConvShape<'a> {
     pub out_shape: &'a [usize],
 }
 
+/// The full-width accumulators `bias[c] + Σ x·w` of a quantized convolution node on input `x` (the values a
+/// circuit commits to before requantizing), or `None` when `op` is not a convolution.
+pub fn conv_accumulators_of(x: &Tensor<i64>, op: &crate::quant::QOp, out_shape: &[usize]) -> Option<Tensor<i64>> {
+    let crate::quant::QOp::Conv { weight, bias, strides, pads, dilations, group, .. } = op else { return None };
+    let g = ConvShape { strides: *strides, pads: *pads, dilations: *dilations, group: *group, out_shape };
+    Tensor::new(out_shape.to_vec(), conv_accumulators(x, weight, bias, &g)).ok()
+}
+
 /// The raw accumulators `bias[c] + Σ x·w` of an integer convolution, NCHW.
 pub fn conv_accumulators(x: &Tensor<i64>, weight: &Tensor<i64>, bias: &[i64], g: &ConvShape<'_>) -> Vec<i64> {
     let [n, cin, h, w] = [x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]];

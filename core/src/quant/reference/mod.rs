@@ -4,6 +4,8 @@
 
 mod elementwise;
 mod linear;
+
+pub use linear::conv_accumulators_of as conv_accumulators;
 mod pool;
 
 use super::rounding::clamp_bits;
