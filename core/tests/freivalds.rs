@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use proptest::prelude::*;
 use std::path::Path;
-use veil_core::freivalds::{check_conv, Challenges, CheckField, ConvGeometry, Goldilocks};
+use veil_core::freivalds::{check_conv, check_linear, check_requant, Challenges, CheckField, ConvGeometry, Goldilocks};
 use veil_core::quant::{conv_accumulators, QOp, Requant};
 use veil_core::tensor::Tensor;
 use veil_core::Model;
@@ -80,6 +80,29 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(150))]
 
     #[test]
+    fn linear_check_accepts_honest_and_rejects_tampered_accumulators(
+        (rows, k, n, x, w, bias) in (1..=4usize, 1..=16usize, 1..=8usize).prop_flat_map(|(rows, k, n)| (
+            Just(rows), Just(k), Just(n),
+            prop::collection::vec(-2048i64..2048, rows * k),
+            prop::collection::vec(-2048i64..2048, k * n),
+            prop::collection::vec(-100_000i64..100_000, n),
+        )),
+        seed in prop::array::uniform3(any::<u64>()),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let acc: Vec<i64> = (0..rows * n)
+            .map(|i| bias[i % n] + (0..k).map(|t| x[(i / n) * k + t] * w[t * n + i % n]).sum::<i64>())
+            .collect();
+        let (x, w) = (Tensor::new(vec![rows, k], x).unwrap(), Tensor::new(vec![k, n], w).unwrap());
+        let mut acc = Tensor::new(vec![rows, n], acc).unwrap();
+        let r = challenges(seed);
+        prop_assert!(check_linear(&x, &w, &bias, &acc, r.alpha, r.beta));
+        let i = at.index(acc.len());
+        acc.data_mut()[i] -= 1;
+        prop_assert!(!check_linear(&x, &w, &bias, &acc, r.alpha, r.beta));
+    }
+
+    #[test]
     fn honest_accumulators_pass_and_tampered_ones_fail(p in problem(), seed in prop::array::uniform3(any::<u64>()), at in any::<prop::sample::Index>(), delta in prop_oneof![Just(1i64), Just(-1), 2..1000i64]) {
         let acc = conv_accumulators(&p.x, &p.op, &p.out_shape).expect("a conv");
         let (weight, bias) = parts(&p.op);
@@ -138,6 +161,17 @@ fn age_model_convolutions_pass_on_the_real_witness() -> Result<()> {
         let acc = conv_accumulators(x, &node.op, &graph.value(node.output).shape).context("conv")?;
         let geometry = ConvGeometry { strides: *strides, pads: *pads, dilations: *dilations, group: *group };
         assert!(check_conv(x, weight, bias, &acc, &geometry, challenges([12345, 678910, 1112131415])), "{}", node.name);
+        // The requantized outputs follow from the accumulators element by element; a changed output does not.
+        let QOp::Conv { requant, .. } = &node.op else { unreachable!() };
+        let out = witness[node.output.0].as_ref().context("witness")?;
+        let shape = &graph.value(node.output).shape;
+        let plane = shape[2] * shape[3];
+        let channel = |i: usize| (i / plane) % shape[1];
+        let bits = graph.value(node.output).bits;
+        assert_eq!(check_requant(acc.data(), requant, out.data(), bits, channel), Ok(()), "{}", node.name);
+        let mut forged = out.data().to_vec();
+        forged[plane] += 1;
+        assert_eq!(check_requant(acc.data(), requant, &forged, bits, channel), Err(plane), "{}", node.name);
         checked += 1;
     }
     assert_eq!(checked, 11);

@@ -17,8 +17,10 @@
 //! remainders, so no rounding slack is left to tune after the challenges are seen (see the tests).
 
 mod field;
+mod linear;
 
 pub use field::{CheckField, Goldilocks, GOLDILOCKS_P};
+pub use linear::{check_linear, check_requant};
 
 use crate::tensor::Tensor;
 
