@@ -1,13 +1,15 @@
-//! Per-layer quantization error of a model on one sample: `cargo run --release --example layer_error -- MODEL IMAGE [ACT_BITS W_BITS]`.
-//! Prints, for every tensor, the largest |float − dequantized| relative to the tensor's float range.
+//! Per-layer quantization error: `cargo run --release --example layer_error -- MODEL SAMPLE_DIR [ACT_BITS W_BITS]`.
+//! Calibrates on every sample of the directory, then prints for each tensor of the first sample the largest
+//! |float − dequantized| and its ratio to the tensor's float range: where precision is lost, layer by layer.
 
-use veil_core::preprocess::{load_image, preprocess, Crop};
+use veil_core::preprocess::{load_image, preprocess};
 use veil_core::quant::{Calibration, QuantConfig};
 use veil_core::samples::images_in_dir;
 use veil_core::Model;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    anyhow::ensure!(args.len() >= 3, "usage: layer_error MODEL SAMPLE_DIR [ACT_BITS W_BITS]");
     let model = Model::load_onnx(args[1].as_ref())?;
     let norm = model.manifest.normalization();
     let samples = images_in_dir(std::path::Path::new(&args[2]))?;
@@ -17,7 +19,7 @@ fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     let mut calibration =
         Calibration::collect(&model.graph, inputs.iter().map(|(n, t)| (n.clone(), std::slice::from_ref(t))))?;
-    let bits = |i: usize, d: u32| args.get(i).map_or(d, |v| v.parse().unwrap());
+    let bits = |i: usize, d: u32| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
     let (a, w) = (bits(3, 10), bits(4, 8));
     calibration.config =
         Some(QuantConfig { input_bits: a, activation_bits: a, weight_bits: w, ..QuantConfig::default() });
@@ -42,6 +44,5 @@ fn main() -> anyhow::Result<()> {
             err / range.max(1e-9)
         );
     }
-    let _ = Crop::CenterSquare;
     Ok(())
 }
