@@ -18,6 +18,7 @@ pub mod model;
 pub mod onnx;
 #[cfg(feature = "images")]
 pub mod preprocess;
+pub mod prove;
 pub mod quant;
 pub mod report;
 pub mod samples;

@@ -5,6 +5,14 @@
 //! Today it owns [`Digest`], the content address by which bundles, manifests and artifacts name a model.
 #![deny(missing_docs, unsafe_code)]
 
+/// The proof bundle: its byte format, statement binding and commitment chain.
+pub mod bundle;
+/// The slice circuit's constraint system, shared by prover and verifier.
+pub mod circuit;
 mod digest;
+/// Poseidon hash over BN254's scalar field: native reference and halo2 chip.
+pub mod poseidon;
+/// What a verifier returns: verdicts, rejections with stable codes, and the JSON report.
+pub mod verdict;
 
 pub use digest::{Digest, DigestParseError};

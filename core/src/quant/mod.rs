@@ -16,7 +16,7 @@ mod artifact;
 mod calibrate;
 mod config;
 mod lower;
-mod reference;
+pub(crate) mod reference;
 mod rounding;
 
 pub use artifact::ArtifactError;

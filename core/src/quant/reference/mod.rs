@@ -6,7 +6,7 @@ mod elementwise;
 mod linear;
 
 pub use linear::conv_accumulators_of as conv_accumulators;
-mod pool;
+pub(crate) mod pool;
 
 use super::rounding::clamp_bits;
 use super::{QNode, QOp, QuantizedGraph};

@@ -6,7 +6,7 @@ use crate::tensor::Tensor;
 
 /// The window of output index `o` along one axis: (first valid input, end of valid inputs, count of
 /// positions inside the padded extent). Matches ONNX: windows are clipped to the padded input.
-fn window(
+pub(crate) fn window(
     o: usize,
     stride: usize,
     kernel: usize,

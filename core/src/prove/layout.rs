@@ -1,0 +1,247 @@
+//! Lays out one slice of a quantized graph: boundary commitments, every node's relations, and (in the last
+//! slice) the claim rows.
+
+use super::claim_rows::{claim_rows, ClaimSetup, ClaimWitness};
+use super::commit::{commit_rows, Boundary};
+use super::conv::{conv, ConvGeom};
+use super::ops::{add, max_groups, means, relu, sums, Cells};
+use super::trace::{g, Trace};
+use super::ProveError;
+use crate::ir::{Pool, ValueId};
+use crate::quant::reference::pool::window;
+use crate::quant::{QNode, QOp, QuantizedGraph};
+use crate::slice::Slice;
+use crate::tensor::Tensor;
+use halo2_proofs::halo2curves::bn256::Fr;
+use std::collections::HashMap;
+
+/// What a slice's trace is built from: the witness is absent when building keys.
+pub(crate) struct SliceWitness<'a> {
+    /// Every value of the graph (the integer reference's `run_all`).
+    pub values: &'a [Option<Tensor<i64>>],
+    /// The blinding value of each boundary tensor.
+    pub blinds: &'a HashMap<ValueId, Fr>,
+    /// The statement binding (nonce, audience, model, claim).
+    pub binding: Fr,
+    /// The claim asked for (last slice only).
+    pub claim: Option<ClaimWitness>,
+}
+
+/// Builds the trace of `slice`.
+pub(crate) fn build(
+    graph: &QuantizedGraph,
+    slice: &Slice,
+    claim: Option<&ClaimSetup>,
+    witness: Option<&SliceWitness<'_>>,
+) -> Result<Trace, ProveError> {
+    let mut t = Trace::new();
+    // The binding: a public input every proof must carry, copied into a cell so the permutation argument ties it.
+    let row = t.alloc(1);
+    t.set(g(0, row), witness.map_or(Fr::zero(), |w| w.binding));
+    t.expose(g(0, row));
+    let value_of = |id: ValueId| -> Vec<i64> {
+        match witness.and_then(|w| w.values.get(id.0)).and_then(|v| v.as_ref()) {
+            Some(tensor) => tensor.data().to_vec(),
+            None => vec![0; graph.value(id).shape.iter().product()],
+        }
+    };
+    let blind_of = |id: ValueId| witness.and_then(|w| w.blinds.get(&id).copied()).unwrap_or(Fr::zero());
+    let mut cells: HashMap<ValueId, Cells> = HashMap::new();
+    for &id in &slice.inputs {
+        let info = graph.value(id);
+        let b = Boundary { values: value_of(id), bits: info.bits, blind: blind_of(id) };
+        cells.insert(id, commit_rows(&mut t, &b, None));
+    }
+    let nodes = &graph.nodes[slice.nodes.clone()];
+    let last = nodes.len().saturating_sub(1);
+    for (i, node) in nodes.iter().enumerate() {
+        if i == last && claim.is_some() && matches!(node.op, QOp::Softmax { .. }) {
+            continue;
+        }
+        let out = lay_node(&mut t, graph, node, &cells)?;
+        if let Some(w) = witness.and_then(|w| w.values.get(node.output.0)).and_then(|v| v.as_ref()) {
+            if out.values != w.data() {
+                let at = out.values.iter().zip(w.data()).position(|(a, b)| a != b).unwrap_or(0);
+                return Err(ProveError::ReferenceMismatch { node: node.name.clone(), index: at });
+            }
+        }
+        cells.insert(node.output, out);
+    }
+    for &id in &slice.outputs {
+        let Some(c) = cells.get(&id) else { continue };
+        let b = Boundary { values: c.values.clone(), bits: graph.value(id).bits, blind: blind_of(id) };
+        let c = c.clone();
+        commit_rows(&mut t, &b, Some(&c));
+    }
+    if let Some(setup) = claim {
+        let logits = cells
+            .get(&setup.logits)
+            .ok_or_else(|| ProveError::Unsupported("the claim's logits are not computed in the last slice".into()))?
+            .clone();
+        claim_rows(&mut t, setup, &logits, witness.and_then(|w| w.claim.as_ref()))?;
+    }
+    Ok(t)
+}
+
+fn lay_node(
+    t: &mut Trace,
+    graph: &QuantizedGraph,
+    node: &QNode,
+    cells: &HashMap<ValueId, Cells>,
+) -> Result<Cells, ProveError> {
+    let input = |i: usize| -> Result<&Cells, ProveError> {
+        node.inputs
+            .get(i)
+            .and_then(|id| cells.get(id))
+            .ok_or_else(|| ProveError::Unsupported(format!("{}: input {i} is not laid out", node.name)))
+    };
+    let info = |i: usize| graph.value(node.inputs[i]);
+    let out = graph.value(node.output);
+    let unsupported = |what: &str| ProveError::Unsupported(format!("{}: {what}", node.name));
+    match &node.op {
+        QOp::Conv { weight, bias, strides, pads, dilations, group, requant } => {
+            if *group != 1 || *dilations != [1, 1] || info(0).shape[0] != 1 {
+                return Err(unsupported("grouped, dilated or batched convolution"));
+            }
+            let (ws, xs) = (weight.shape(), &info(0).shape);
+            let gm = ConvGeom {
+                cin: xs[1],
+                h: xs[2],
+                w: xs[3],
+                cout: ws[0],
+                kh: ws[2],
+                kw: ws[3],
+                strides: *strides,
+                pads: *pads,
+                oh: out.shape[2],
+                ow: out.shape[3],
+            };
+            let wd = weight.data();
+            let at = |o: usize, c: usize, i: usize, j: usize| wd[((o * ws[1] + c) * ws[2] + i) * ws[3] + j];
+            conv(t, input(0)?, &gm, &at, bias, requant, out.bits, &node.name)
+        }
+        QOp::Linear { weight, bias, requant } => {
+            let (k, n) = (weight.shape()[0], weight.shape()[1]);
+            if input(0)?.len() != k {
+                return Err(unsupported("linear layer over more than one row"));
+            }
+            let gm =
+                ConvGeom { cin: k, h: 1, w: 1, cout: n, kh: 1, kw: 1, strides: [1, 1], pads: [0; 4], oh: 1, ow: 1 };
+            let wd = weight.data();
+            let at = |o: usize, c: usize, _: usize, _: usize| wd[c * n + o];
+            conv(t, input(0)?, &gm, &at, bias, requant, out.bits, &node.name)
+        }
+        QOp::Relu => Ok(relu(t, input(0)?, info(0).bits)),
+        QOp::Add | QOp::Sub => {
+            if info(0).shape != info(1).shape {
+                return Err(unsupported("broadcasting addition"));
+            }
+            let sign = if matches!(node.op, QOp::Add) { 1 } else { -1 };
+            add(t, (input(0)?, info(0).frac), (input(1)?, info(1).frac), sign, out.frac, out.bits)
+        }
+        QOp::MaxPool(p) => {
+            let x = input(0)?;
+            let groups: Vec<Vec<_>> = windows(&info(0).shape, p, &out.shape)
+                .into_iter()
+                .map(|(idx, _)| idx.iter().map(|&i| (x.cells[i], x.values[i])).collect())
+                .collect();
+            if groups.iter().any(Vec::is_empty) {
+                return Err(unsupported("a max-pooling window of padding only"));
+            }
+            let m = max_groups(t, groups, info(0).bits);
+            Ok(Cells { cells: m.iter().map(|c| c.0).collect(), values: m.iter().map(|c| c.1).collect() })
+        }
+        QOp::AveragePool(p) => {
+            let x = input(0)?;
+            let wins = windows(&info(0).shape, p, &out.shape);
+            pooled_means(t, x, wins, info(0).frac, out.frac, out.bits)
+        }
+        QOp::GlobalAveragePool => {
+            let x = input(0)?;
+            let hw = info(0).shape[2] * info(0).shape[3];
+            let wins = (0..x.len() / hw.max(1)).map(|p| ((p * hw..(p + 1) * hw).collect(), hw)).collect();
+            pooled_means(t, x, wins, info(0).frac, out.frac, out.bits)
+        }
+        QOp::Pad { pads, value } => {
+            let x = input(0)?;
+            let idx = Tensor::new(info(0).shape.clone(), (0..x.len() as i64).collect())
+                .map_err(|_| unsupported("pad shape"))?;
+            let padded = crate::tensor::pad(&idx, pads, -1);
+            let fill = t.constant(*value);
+            let mut c = Cells::default();
+            for &i in padded.data() {
+                let (cell, v) = if i < 0 { (fill, *value) } else { (x.cells[i as usize], x.values[i as usize]) };
+                c.cells.push(cell);
+                c.values.push(v);
+            }
+            Ok(c)
+        }
+        QOp::Reshape => Ok(input(0)?.clone()),
+        QOp::Transpose { perm } => {
+            let x = input(0)?;
+            let idx = Tensor::new(info(0).shape.clone(), (0..x.len()).collect()).map_err(|_| unsupported("shape"))?;
+            let moved = crate::tensor::transpose(&idx, perm);
+            Ok(Cells {
+                cells: moved.data().iter().map(|&i| x.cells[i]).collect(),
+                values: moved.data().iter().map(|&i| x.values[i]).collect(),
+            })
+        }
+        other => Err(unsupported(&format!("{} has no circuit yet", op_name(other)))),
+    }
+}
+
+fn op_name(op: &QOp) -> &'static str {
+    match op {
+        QOp::MatMul => "MatMul",
+        QOp::Mul => "Mul",
+        QOp::Affine { .. } => "Affine",
+        QOp::LeakyRelu { .. } => "LeakyRelu",
+        QOp::Clip { .. } => "Clip",
+        QOp::Table { .. } => "Table",
+        QOp::Softmax { .. } => "Softmax (other than the final one)",
+        QOp::Concat { .. } => "Concat",
+        _ => "this operator",
+    }
+}
+
+/// Each output position's input indices and divisor, matching the reference's windows.
+fn windows(in_shape: &[usize], pool: &Pool, out_shape: &[usize]) -> Vec<(Vec<usize>, usize)> {
+    let [n, c, h, w] = [in_shape[0], in_shape[1], in_shape[2], in_shape[3]];
+    let [oh, ow] = [out_shape[2], out_shape[3]];
+    let mut out = Vec::with_capacity(n * c * oh * ow);
+    for plane in 0..n * c {
+        for oy in 0..oh {
+            let (y0, y1, cy) = window(oy, pool.strides[0], pool.kernel[0], pool.pads[0], pool.pads[2], h);
+            for ox in 0..ow {
+                let (x0, x1, cx) = window(ox, pool.strides[1], pool.kernel[1], pool.pads[1], pool.pads[3], w);
+                let idx: Vec<usize> = (y0..y1).flat_map(|y| (x0..x1).map(move |x| (plane * h + y) * w + x)).collect();
+                let count = if pool.count_include_pad { cy * cx } else { idx.len() };
+                out.push((idx, count.max(1)));
+            }
+        }
+    }
+    out
+}
+
+fn pooled_means(
+    t: &mut Trace,
+    x: &Cells,
+    wins: Vec<(Vec<usize>, usize)>,
+    fi: i32,
+    fo: i32,
+    bits: u32,
+) -> Result<Cells, ProveError> {
+    let zero = t.zero();
+    let longest = wins.iter().map(|w| w.0.len()).max().unwrap_or(0).max(1);
+    let groups: Vec<Vec<_>> = wins
+        .iter()
+        .map(|(idx, _)| {
+            let mut grp: Vec<_> = idx.iter().map(|&i| (x.cells[i], x.values[i])).collect();
+            grp.resize(longest, (zero, 0));
+            grp
+        })
+        .collect();
+    let totals = sums(t, &groups);
+    let counts: Vec<i128> = wins.iter().map(|w| w.1 as i128).collect();
+    means(t, &totals, &counts, fi, fo, bits)
+}

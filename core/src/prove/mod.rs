@@ -1,0 +1,164 @@
+//! Proving: each slice of a quantized graph becomes one halo2 circuit over BN254, built as a trace of rows
+//! (see [`trace`](self)) and replayed into the constraint system that `veil-verifier` defines.
+//!
+//! Convolutions and linear layers are checked by a Freivalds-style identity at in-circuit challenges
+//! (`conv`), non-linear steps by lookups (`ops`), slice boundaries by hiding Poseidon commitments (`commit`)
+//! and the claim in the last slice (`claim_rows`). `docs/soundness.md` explains why each relation is sound.
+
+mod circuit;
+mod claim_rows;
+mod commit;
+mod conv;
+mod layout;
+mod ops;
+mod trace;
+
+pub use circuit::{configure_all, Config, SliceCircuit};
+pub use commit::commit;
+
+use crate::ir::ValueId;
+use crate::quant::{QOp, QuantizedGraph};
+use crate::slice::Slice;
+use crate::tensor::Tensor;
+use claim_rows::{ClaimSetup, ClaimWitness};
+use halo2_proofs::halo2curves::bn256::Fr;
+use std::collections::HashMap;
+
+/// Why a slice could not be laid out or proved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProveError {
+    /// The graph uses something the circuits do not cover yet.
+    #[error("not provable yet: {0}")]
+    Unsupported(String),
+    /// A quotient fell outside what the saturation table covers.
+    #[error("{what}: value {value} is outside the {bits}-bit range the circuit can saturate")]
+    Saturation {
+        /// Which relation.
+        what: String,
+        /// The value.
+        value: i128,
+        /// The covered width.
+        bits: u32,
+    },
+    /// The circuit's computation disagrees with the integer reference (a bug: the reference is the spec).
+    #[error("node {node:?}: the circuit computes a different value than the integer reference at index {index}")]
+    ReferenceMismatch {
+        /// The node.
+        node: String,
+        /// The first differing element.
+        index: usize,
+    },
+    /// The circuit needs more rows than the largest supported `k`.
+    #[error("slice needs 2^{k} rows, more than the supported maximum")]
+    TooLarge {
+        /// The size exponent it needs.
+        k: u32,
+    },
+}
+
+/// The claim a prover is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimRequest {
+    /// Reveal the logits.
+    Output,
+    /// Reveal the index of the largest logit.
+    Argmax,
+    /// Reveal whether the expected age is at least this many quarter years.
+    AgeAtLeast(i64),
+}
+
+impl ClaimRequest {
+    fn witness(self) -> ClaimWitness {
+        match self {
+            ClaimRequest::Output => ClaimWitness { kind: 0, threshold_quarters: 0 },
+            ClaimRequest::Argmax => ClaimWitness { kind: 1, threshold_quarters: 0 },
+            ClaimRequest::AgeAtLeast(t) => ClaimWitness { kind: 2, threshold_quarters: t },
+        }
+    }
+}
+
+/// The claim machinery of a model whose last slice ends in (an optional softmax over) its logits.
+#[derive(Clone, Debug)]
+pub struct ClaimModel {
+    setup: ClaimSetup,
+}
+
+impl ClaimModel {
+    /// Finds the logits (the input of a final softmax, or the graph output) and takes the age of each bin in
+    /// quarter years (`None` for models that do not estimate age).
+    pub fn new(graph: &QuantizedGraph, age_quarters: Option<&[i64]>) -> Result<Self, ProveError> {
+        let last = graph.nodes.last().ok_or_else(|| ProveError::Unsupported("empty graph".into()))?;
+        let (logits, exp_table) = match &last.op {
+            QOp::Softmax { exp_table, .. } => (last.inputs[0], exp_table.clone()),
+            _ => (last.output, Vec::new()),
+        };
+        let n = graph.value(logits).shape.iter().product();
+        let ages = age_quarters.map_or_else(|| vec![0; n], <[i64]>::to_vec);
+        if ages.len() != n {
+            return Err(ProveError::Unsupported(format!("{} ages for {n} logits", ages.len())));
+        }
+        Ok(ClaimModel { setup: ClaimSetup { logits, exp_table, age_quarters: ages } })
+    }
+
+    /// The logits value.
+    pub fn logits(&self) -> ValueId {
+        self.setup.logits
+    }
+}
+
+/// The private inputs of one proof of a slice.
+pub struct SliceInputs<'a> {
+    /// Every value of the graph, from the integer reference's `run_all`.
+    pub values: &'a [Option<Tensor<i64>>],
+    /// The blinding value of each boundary tensor.
+    pub blinds: &'a HashMap<ValueId, Fr>,
+    /// The statement binding every proof carries.
+    pub binding: Fr,
+    /// The claim (used by the last slice only).
+    pub claim: ClaimRequest,
+}
+
+/// Builds the circuit of `slice` (`claim` for the last slice); without inputs, the circuit for key generation.
+pub fn slice_circuit(
+    graph: &QuantizedGraph,
+    slice: &Slice,
+    claim: Option<&ClaimModel>,
+    inputs: Option<&SliceInputs<'_>>,
+) -> Result<SliceCircuit, ProveError> {
+    let witness = inputs.map(|i| layout::SliceWitness {
+        values: i.values,
+        blinds: i.blinds,
+        binding: i.binding,
+        claim: Some(i.claim.witness()),
+    });
+    let trace = layout::build(graph, slice, claim.map(|c| &c.setup), witness.as_ref())?;
+    Ok(SliceCircuit { trace, with_witness: inputs.is_some() })
+}
+
+/// Rows halo2 reserves at the end of every circuit (blinding factors and the last-row marker), with margin.
+const RESERVED_ROWS: usize = 16;
+
+impl SliceCircuit {
+    /// Rows the trace uses.
+    pub fn rows(&self) -> usize {
+        self.trace.rows
+    }
+
+    /// Rows of the lookup table.
+    pub fn table_rows(&self) -> usize {
+        1 + self.trace.families.iter().map(|f| f.rows(&self.trace.exp_tables).len()).sum::<usize>()
+    }
+
+    /// The smallest `k` whose `2^k` rows hold the trace and the table.
+    pub fn k(&self) -> u32 {
+        let need = self.rows().max(self.table_rows()) + RESERVED_ROWS;
+        need.next_power_of_two().trailing_zeros()
+    }
+
+    /// The public inputs, in instance-column order: the binding, the commitments of the boundary tensors
+    /// (inputs, then outputs), then for a last slice `[σ, T, v, o_0, …]`.
+    pub fn instance(&self) -> Vec<Fr> {
+        self.trace.instance.clone()
+    }
+}

@@ -1,0 +1,221 @@
+//! Row emitters for the non-linear and element-wise relations: rounded division with saturation, ReLU,
+//! pairwise maxima, running sums and the pooling and residual operators built from them.
+
+use super::trace::{g, lk, CellRef, Sel, Trace};
+use super::ProveError;
+use veil_verifier::circuit::tables::{fr_i128, Family, LIMB_BITS};
+
+/// A tensor laid out in the trace: one canonical cell per element, with its integer value.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Cells {
+    pub cells: Vec<CellRef>,
+    pub values: Vec<i64>,
+}
+
+impl Cells {
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+}
+
+/// How far a quotient may fall outside its output range before saturation and still be proved: the clamp
+/// table covers `2^EXTRA_BITS` times the output range.
+pub(crate) const EXTRA_BITS: u32 = 3;
+
+/// One input of a division row: a cell (or none) times an integer coefficient.
+pub(crate) struct Term {
+    pub cell: Option<CellRef>,
+    pub value: i64,
+    pub coeff: i128,
+}
+
+/// Emits `y = clamp_bits(⌊(Σ coeff·x + constant) / divisor⌋, bits)` and returns `y`'s cell and value.
+/// The quotient goes through the clamp table, the remainder through 12-bit limbs (and a second row bounding
+/// it by the divisor when the divisor is not a power of two).
+pub(crate) fn div_row(
+    t: &mut Trace,
+    terms: [Term; 2],
+    constant: i128,
+    divisor: i128,
+    bits: u32,
+    what: &str,
+) -> Result<(CellRef, i64), ProveError> {
+    let rbits = 128 - ((divisor - 1).max(0) as u128).leading_zeros();
+    if divisor <= 0 || rbits > 3 * LIMB_BITS {
+        return Err(ProveError::Unsupported(format!("{what}: divisor {divisor} needs more than 36 remainder bits")));
+    }
+    let pow2 = divisor & (divisor - 1) == 0;
+    let row = t.alloc(if pow2 { 1 } else { 2 });
+    t.enable(Sel::Div, row);
+    let mut num = constant;
+    for (i, term) in terms.iter().enumerate() {
+        if let Some(cell) = term.cell {
+            t.copy_in(g(i, row), cell);
+            t.f[i][row] = fr_i128(term.coeff);
+            num += term.coeff * term.value as i128;
+        }
+    }
+    t.f[2][row] = fr_i128(constant);
+    t.f[3][row] = fr_i128(divisor);
+    let q = num.div_euclid(divisor);
+    let r = num - q * divisor;
+    let wide = bits + EXTRA_BITS;
+    if q < -(1i128 << (wide - 1)) || q >= 1i128 << (wide - 1) {
+        return Err(ProveError::Saturation { what: what.to_string(), value: q, bits: wide });
+    }
+    let limit = 1i64 << (bits - 1);
+    let y = (q as i64).clamp(-limit, limit - 1);
+    t.set(lk(0, row), fr_i128(q));
+    t.set_i(lk(1, row), y);
+    t.tag(0, row, Family::Clamp { bits, wide });
+    limbs(t, row, r, rbits);
+    if !pow2 {
+        t.enable(Sel::Bound, row);
+        let gap = (1i128 << rbits) - divisor;
+        t.f[4][row] = fr_i128(gap);
+        limbs(t, row + 1, r + gap, rbits);
+    }
+    Ok((lk(1, row), y))
+}
+
+/// Writes `value` (known to fit `bits ≤ 36` bits) as 12-bit limbs into slots 1..3 of `row`, tagging each
+/// limb's range so the limbs together prove `0 ≤ value < 2^bits`.
+pub(crate) fn limbs(t: &mut Trace, row: usize, value: i128, bits: u32) {
+    for j in 0..3 {
+        let lo = j * LIMB_BITS;
+        let width = bits.saturating_sub(lo).min(LIMB_BITS);
+        let limb = if width == 0 { 0 } else { (value >> lo) & ((1 << width) - 1) };
+        t.set(lk(2 * j as usize + 2, row), fr_i128(limb));
+        t.tag(j as usize + 1, row, Family::Range { bits: width });
+    }
+}
+
+/// `max(x, 0)` element-wise, four per row.
+pub(crate) fn relu(t: &mut Trace, x: &Cells, bits: u32) -> Cells {
+    let mut out = Cells::default();
+    for (chunk, idx) in x.cells.chunks(4).zip((0..x.len()).step_by(4)) {
+        let row = t.alloc(1);
+        for (j, &cell) in chunk.iter().enumerate() {
+            let v = x.values[idx + j].max(0);
+            t.copy_in(lk(2 * j, row), cell);
+            t.set_i(lk(2 * j + 1, row), v);
+            t.tag(j, row, Family::Relu { bits });
+            out.cells.push(lk(2 * j + 1, row));
+            out.values.push(v);
+        }
+    }
+    out
+}
+
+/// `max(a, b)` for each pair, two per row, through a ReLU of the difference (`bits` = the operands' width).
+pub(crate) fn max_pairs(t: &mut Trace, pairs: &[((CellRef, i64), (CellRef, i64))], bits: u32) -> Vec<(CellRef, i64)> {
+    let mut out = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(2) {
+        let row = t.alloc(1);
+        t.enable(Sel::Max, row);
+        for (l, &((a, av), (b, bv))) in chunk.iter().enumerate() {
+            t.copy_in(g(3 * l, row), a);
+            t.copy_in(g(3 * l + 1, row), b);
+            let (d, m) = (av - bv, av.max(bv));
+            t.set_i(lk(2 * l, row), d);
+            t.set_i(lk(2 * l + 1, row), d.max(0));
+            t.tag(l, row, Family::Relu { bits: bits + 1 });
+            t.set_i(g(3 * l + 2, row), m);
+            out.push((g(3 * l + 2, row), m));
+        }
+    }
+    out
+}
+
+/// The maximum of each group (a reduction tree of pairwise maxima, level by level).
+pub(crate) fn max_groups(t: &mut Trace, groups: Vec<Vec<(CellRef, i64)>>, bits: u32) -> Vec<(CellRef, i64)> {
+    let mut level = groups;
+    while level.iter().any(|grp| grp.len() > 1) {
+        let mut pairs = Vec::new();
+        for grp in &level {
+            for pair in grp.chunks(2) {
+                if pair.len() == 2 {
+                    pairs.push((pair[0], pair[1]));
+                }
+            }
+        }
+        let mut maxima = max_pairs(t, &pairs, bits).into_iter();
+        level = level
+            .into_iter()
+            .map(|grp| grp.chunks(2).map(|p| if p.len() == 2 { maxima.next().unwrap_or(p[0]) } else { p[0] }).collect())
+            .collect();
+    }
+    level.into_iter().map(|grp| grp[0]).collect()
+}
+
+/// The sum of each group (groups of equal length), three chains in parallel; returns each sum's cell.
+pub(crate) fn sums(t: &mut Trace, groups: &[Vec<(CellRef, i64)>]) -> Vec<(CellRef, i64)> {
+    let mut out = Vec::with_capacity(groups.len());
+    for chunk in groups.chunks(3) {
+        let len = chunk[0].len();
+        let start = t.alloc(len);
+        t.enable(Sel::SumStart, start);
+        for r in start..start + len - 1 {
+            t.enable(Sel::Sum, r);
+        }
+        for (l, grp) in chunk.iter().enumerate() {
+            let mut acc = 0i64;
+            for (i, &(cell, v)) in grp.iter().enumerate() {
+                acc += v;
+                t.copy_in(g(2 * l, start + i), cell);
+                t.set_i(g(2 * l + 1, start + i), acc);
+            }
+            out.push((g(2 * l + 1, start + len - 1), acc));
+        }
+    }
+    out
+}
+
+/// `clamp(round_div(sum · 2^(fo−fi), count))` (or `round_div(sum, count · 2^(fi−fo))`): the reference's
+/// `mean_rescaled`, as one division row per sum.
+pub(crate) fn means(
+    t: &mut Trace,
+    sums: &[(CellRef, i64)],
+    counts: &[i128],
+    fi: i32,
+    fo: i32,
+    bits: u32,
+) -> Result<Cells, ProveError> {
+    let mut out = Cells::default();
+    for (&(cell, v), &count) in sums.iter().zip(counts) {
+        // round_div(n, d) = ⌊(2n + d) / 2d⌋.
+        let (coeff, d) = if fo >= fi { (2i128 << (fo - fi) as u32, count) } else { (2, count << (fi - fo) as u32) };
+        let term = Term { cell: Some(cell), value: v, coeff };
+        let none = Term { cell: None, value: 0, coeff: 0 };
+        let (c, y) = div_row(t, [term, none], d, 2 * d, bits, "average")?;
+        out.cells.push(c);
+        out.values.push(y);
+    }
+    Ok(out)
+}
+
+/// `clamp(rescale(a·2^(c−fa) ± b·2^(c−fb), c, fo))` with `c = max(fa, fb)`: the reference's Add and Sub.
+pub(crate) fn add(
+    t: &mut Trace,
+    a: (&Cells, i32),
+    b: (&Cells, i32),
+    sign: i128,
+    fo: i32,
+    bits: u32,
+) -> Result<Cells, ProveError> {
+    let common = a.1.max(b.1);
+    let (up, divisor, constant) = if fo >= common {
+        (1i128 << (fo - common) as u32, 1, 0)
+    } else {
+        (1, 1i128 << (common - fo) as u32, 1i128 << (common - fo - 1) as u32)
+    };
+    let mut out = Cells::default();
+    for i in 0..a.0.len() {
+        let ta = Term { cell: Some(a.0.cells[i]), value: a.0.values[i], coeff: up << (common - a.1) as u32 };
+        let tb = Term { cell: Some(b.0.cells[i]), value: b.0.values[i], coeff: sign * (up << (common - b.1) as u32) };
+        let (c, y) = div_row(t, [ta, tb], constant, divisor, bits, "residual add")?;
+        out.cells.push(c);
+        out.values.push(y);
+    }
+    Ok(out)
+}

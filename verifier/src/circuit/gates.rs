@@ -1,0 +1,286 @@
+//! The custom gates. Each is named so `MockProver` failures point at the relation that broke.
+
+use super::{Selectors, SliceConfig, G, H};
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::plonk::{ConstraintSystem, Expression};
+use halo2_proofs::poly::Rotation;
+
+/// Allocates the selectors.
+pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>) -> Selectors {
+    let mut s = || meta.selector();
+    Selectors {
+        horner_z: s(),
+        horner_z_start: s(),
+        horner_w: s(),
+        horner_w_start: s(),
+        horner_a: s(),
+        horner_a_start: s(),
+        power: s(),
+        power_start: s(),
+        dot: s(),
+        dot_start: s(),
+        div: s(),
+        bound: s(),
+        sum: s(),
+        sum_start: s(),
+        max: s(),
+        pack: s(),
+        pack_start: s(),
+        claim: s(),
+        claim_start: s(),
+        verdict_age: s(),
+        verdict_kind: s(),
+    }
+}
+
+fn constant(v: u64) -> Expression<Fr> {
+    Expression::Constant(Fr::from(v))
+}
+
+/// Creates every custom gate on `c`'s columns.
+pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
+    let (s, lk, g, h, f) = (c.s, c.lk, c.g, c.h, c.f);
+    let (zc, ac) = (c.z, c.alpha);
+    meta.create_gate("horner_z", |m| {
+        let q = m.query_selector(s.horner_z);
+        let z = m.query_challenge(zc);
+        (0..H.min(G))
+            .map(|i| {
+                let next = m.query_advice(h[i], Rotation::next());
+                let cur = m.query_advice(h[i], Rotation::cur());
+                let t = m.query_advice(g[i], Rotation::next());
+                q.clone() * (next - cur * z.clone() - t)
+            })
+            .collect::<Vec<_>>()
+    });
+    meta.create_gate("horner_z_start", |m| {
+        let q = m.query_selector(s.horner_z_start);
+        (0..H.min(G))
+            .map(|i| q.clone() * (m.query_advice(h[i], Rotation::cur()) - m.query_advice(g[i], Rotation::cur())))
+            .collect::<Vec<_>>()
+    });
+    meta.create_gate("horner_w", |m| {
+        let q = m.query_selector(s.horner_w);
+        let a = m.query_challenge(ac);
+        (0..H)
+            .map(|i| {
+                let next = m.query_advice(h[i], Rotation::next());
+                let cur = m.query_advice(h[i], Rotation::cur());
+                q.clone() * (next - cur * a.clone() - m.query_fixed(f[i], Rotation::next()))
+            })
+            .collect::<Vec<_>>()
+    });
+    meta.create_gate("horner_w_start", |m| {
+        let q = m.query_selector(s.horner_w_start);
+        (0..H)
+            .map(|i| q.clone() * (m.query_advice(h[i], Rotation::cur()) - m.query_fixed(f[i], Rotation::cur())))
+            .collect::<Vec<_>>()
+    });
+    meta.create_gate("horner_a", |m| {
+        let q = m.query_selector(s.horner_a);
+        let a = m.query_challenge(ac);
+        let next = m.query_advice(h[1], Rotation::next());
+        let cur = m.query_advice(h[1], Rotation::cur());
+        vec![q * (next - cur * a - m.query_advice(h[0], Rotation::next()))]
+    });
+    meta.create_gate("horner_a_start", |m| {
+        let q = m.query_selector(s.horner_a_start);
+        vec![q * (m.query_advice(h[1], Rotation::cur()) - m.query_advice(h[0], Rotation::cur()))]
+    });
+    meta.create_gate("power", |m| {
+        let q = m.query_selector(s.power);
+        let z = m.query_challenge(zc);
+        vec![q * (m.query_advice(h[0], Rotation::next()) - m.query_advice(h[0], Rotation::cur()) * z)]
+    });
+    meta.create_gate("power_start", |m| {
+        let q = m.query_selector(s.power_start);
+        vec![q * (m.query_advice(h[0], Rotation::cur()) - m.query_challenge(zc))]
+    });
+    meta.create_gate("dot", |m| {
+        let q = m.query_selector(s.dot);
+        [0, 3]
+            .map(|b| {
+                let acc_next = m.query_advice(h[b + 2], Rotation::next());
+                let acc = m.query_advice(h[b + 2], Rotation::cur());
+                let x = m.query_advice(h[b], Rotation::next());
+                let y = m.query_advice(h[b + 1], Rotation::next());
+                q.clone() * (acc_next - acc - x * y)
+            })
+            .to_vec()
+    });
+    meta.create_gate("dot_start", |m| {
+        let q = m.query_selector(s.dot_start);
+        [0, 3]
+            .map(|b| {
+                let acc = m.query_advice(h[b + 2], Rotation::cur());
+                let x = m.query_advice(h[b], Rotation::cur());
+                let y = m.query_advice(h[b + 1], Rotation::cur());
+                q.clone() * (acc - x * y)
+            })
+            .to_vec()
+    });
+    let remainder = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>, rot: Rotation| {
+        m.query_advice(lk[2], rot)
+            + m.query_advice(lk[4], rot) * constant(1 << 12)
+            + m.query_advice(lk[6], rot) * constant(1 << 24)
+    };
+    meta.create_gate("div", |m| {
+        let q = m.query_selector(s.div);
+        let cur = Rotation::cur();
+        let num = m.query_advice(g[0], cur) * m.query_fixed(f[0], cur)
+            + m.query_advice(g[1], cur) * m.query_fixed(f[1], cur)
+            + m.query_fixed(f[2], cur);
+        let quotient = m.query_advice(lk[0], cur) * m.query_fixed(f[3], cur);
+        vec![q * (num - quotient - remainder(m, cur))]
+    });
+    meta.create_gate("bound", |m| {
+        let q = m.query_selector(s.bound);
+        let gap = m.query_fixed(f[4], Rotation::cur());
+        vec![q * (remainder(m, Rotation::next()) - remainder(m, Rotation::cur()) - gap)]
+    });
+    meta.create_gate("sum", |m| {
+        let q = m.query_selector(s.sum);
+        (0..G / 2)
+            .map(|l| {
+                let next = m.query_advice(g[2 * l + 1], Rotation::next());
+                let cur = m.query_advice(g[2 * l + 1], Rotation::cur());
+                q.clone() * (next - cur - m.query_advice(g[2 * l], Rotation::next()))
+            })
+            .collect::<Vec<_>>()
+    });
+    meta.create_gate("sum_start", |m| {
+        let q = m.query_selector(s.sum_start);
+        (0..G / 2)
+            .map(|l| {
+                q.clone() * (m.query_advice(g[2 * l + 1], Rotation::cur()) - m.query_advice(g[2 * l], Rotation::cur()))
+            })
+            .collect::<Vec<_>>()
+    });
+    meta.create_gate("max", |m| {
+        let q = m.query_selector(s.max);
+        let cur = Rotation::cur();
+        [0usize, 1]
+            .into_iter()
+            .flat_map(|l| {
+                let (a, b, out) = (
+                    m.query_advice(g[3 * l], cur),
+                    m.query_advice(g[3 * l + 1], cur),
+                    m.query_advice(g[3 * l + 2], cur),
+                );
+                let (d, e) = (m.query_advice(lk[2 * l], cur), m.query_advice(lk[2 * l + 1], cur));
+                [q.clone() * (d - (a - b.clone())), q.clone() * (out - b - e)]
+            })
+            .collect::<Vec<_>>()
+    });
+    meta.create_gate("pack", |m| {
+        let q = m.query_selector(s.pack);
+        let (base, offset) = (m.query_fixed(f[4], Rotation::next()), m.query_fixed(f[5], Rotation::next()));
+        (0..4)
+            .map(|l| {
+                let next = m.query_advice(g[l], Rotation::next());
+                let cur = m.query_advice(g[l], Rotation::cur());
+                let v = m.query_advice(lk[2 * l], Rotation::next());
+                q.clone() * (next - cur * base.clone() - v - offset.clone())
+            })
+            .collect::<Vec<_>>()
+    });
+    meta.create_gate("pack_start", |m| {
+        let q = m.query_selector(s.pack_start);
+        let offset = m.query_fixed(f[5], Rotation::cur());
+        (0..4)
+            .map(|l| {
+                let v = m.query_advice(lk[2 * l], Rotation::cur());
+                q.clone() * (m.query_advice(g[l], Rotation::cur()) - v - offset.clone())
+            })
+            .collect::<Vec<_>>()
+    });
+    claim_gates(meta, c);
+}
+
+/// The claim rows of a final slice. One row per logit `i` holds `z_i` (g0), the claimed maximum `m` (g1),
+/// `d_i = m − z_i` with `E_i = exp[d_i]` (slot 0), the one-hot argmax bit `b_i` (g2), an inverse witness
+/// (g3), the prefix count `P_i = Σ_{j≤i} b_j` (g4), `K_i = Σ_{j≤i} b_j·j` (g5, with `j` in f0), the age sums
+/// `A_i = Σ E_j·c_j` (h0, `c_j` in f1) and `S_i = Σ E_j` (h1), the claim-kind bit `e0` (h3) and the revealed
+/// output `o_i = e0·z_i` (h2).
+fn claim_gates(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
+    let (s, lk, g, h, f) = (c.s, c.lk, c.g, c.h, c.f);
+    let row = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>, first: bool| {
+        let cur = Rotation::cur();
+        let q = m.query_selector(if first { s.claim_start } else { s.claim });
+        let prev = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>, col| {
+            if first {
+                Expression::Constant(Fr::zero())
+            } else {
+                m.query_advice(col, Rotation::prev())
+            }
+        };
+        let (zi, mx, d, e) = (
+            m.query_advice(g[0], cur),
+            m.query_advice(g[1], cur),
+            m.query_advice(lk[0], cur),
+            m.query_advice(lk[1], cur),
+        );
+        let (b, inv, p, k) = (
+            m.query_advice(g[2], cur),
+            m.query_advice(g[3], cur),
+            m.query_advice(g[4], cur),
+            m.query_advice(g[5], cur),
+        );
+        let (acc, sum, out, e0) = (
+            m.query_advice(h[0], cur),
+            m.query_advice(h[1], cur),
+            m.query_advice(h[2], cur),
+            m.query_advice(h[3], cur),
+        );
+        let (idx, weight) = (m.query_fixed(f[0], cur), m.query_fixed(f[1], cur));
+        let (p_prev, k_prev, acc_prev, sum_prev) = (prev(m, g[4]), prev(m, g[5]), prev(m, h[0]), prev(m, h[1]));
+        let mut v = vec![
+            d.clone() - (mx - zi.clone()),
+            b.clone() * (b.clone() - constant(1)),
+            b.clone() * d.clone(),
+            d * inv - (constant(1) - p.clone()),
+            p - p_prev - b.clone(),
+            k - k_prev - b * idx,
+            acc - acc_prev - e.clone() * weight,
+            sum - sum_prev - e,
+            out - e0 * zi,
+        ];
+        v.iter_mut().for_each(|x| *x = q.clone() * x.clone());
+        v
+    };
+    meta.create_gate("claim", |m| row(m, false));
+    meta.create_gate("claim_start", |m| row(m, true));
+    // Row 1 of the verdict: g0 = A, g1 = S, g2 = threshold T (quarter years), g3 = the age bit b, and
+    // V = b·D + (1 − b)·(−D − 1) ≥ 0 as three 12-bit limbs in lk2, lk4, lk6, where D = A − T·S.
+    meta.create_gate("verdict_age", |m| {
+        let cur = Rotation::cur();
+        let q = m.query_selector(s.verdict_age);
+        let (a, sum, t, b) = (
+            m.query_advice(g[0], cur),
+            m.query_advice(g[1], cur),
+            m.query_advice(g[2], cur),
+            m.query_advice(g[3], cur),
+        );
+        let d = a - t * sum;
+        let v = m.query_advice(lk[2], cur)
+            + m.query_advice(lk[4], cur) * constant(1 << 12)
+            + m.query_advice(lk[6], cur) * constant(1 << 24);
+        let signed = b.clone() * d.clone() + (constant(1) - b.clone()) * (Expression::Constant(-Fr::one()) - d);
+        vec![q.clone() * b.clone() * (b - constant(1)), q * (v - signed)]
+    });
+    // Row 2: one-hot kind bits e0 (output), e1 (argmax), e2 (age) in g0..g2, the public kind σ = e1 + 2·e2 (g3),
+    // the argmax index K (g4) and the revealed value v = e1·K + e2·b (g5), with b from the row above.
+    meta.create_gate("verdict_kind", |m| {
+        let cur = Rotation::cur();
+        let q = m.query_selector(s.verdict_kind);
+        let e = [0, 1, 2].map(|i| m.query_advice(g[i], cur));
+        let (kind, k, v) = (m.query_advice(g[3], cur), m.query_advice(g[4], cur), m.query_advice(g[5], cur));
+        let b = m.query_advice(g[3], Rotation::prev());
+        let mut out: Vec<Expression<Fr>> =
+            e.iter().map(|x| q.clone() * x.clone() * (x.clone() - constant(1))).collect();
+        out.push(q.clone() * (e[0].clone() + e[1].clone() + e[2].clone() - constant(1)));
+        out.push(q.clone() * (e[1].clone() + constant(2) * e[2].clone() - kind));
+        out.push(q * (v - e[1].clone() * k - e[2].clone() * b));
+        out
+    });
+}

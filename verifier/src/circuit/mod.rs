@@ -1,0 +1,133 @@
+//! The slice circuit's constraint system: columns, custom gates and the lookup table.
+//!
+//! Every slice of every model uses this same constraint system; a slice differs only in its size `k`, its fixed
+//! columns (weights, constants, selectors, table) and its witness. That is why a verifier can rebuild any
+//! slice's verifying key from bytes without knowing the model: `configure` takes no parameters.
+//! The prover's row layout lives in `veil-core`; `docs/soundness.md` argues why each gate is sound.
+//!
+//! Columns: 8 phase-1 lookup operands `lk` in 4 slots `(tag[j], lk[2j], lk[2j+1])`; 6 phase-1 advice `g`;
+//! 6 phase-2 advice `h` (they hold values that depend on the challenges `z` and `α`, drawn after phase 1);
+//! 6 fixed `f`; one instance column. Gates have degree at most 4.
+
+mod gates;
+pub mod tables;
+
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::plonk::{
+    Advice, Challenge, Column, ConstraintSystem, FirstPhase, Fixed, Instance, SecondPhase, Selector, TableColumn,
+};
+
+/// Lookup slots per row.
+pub const SLOTS: usize = 4;
+/// Phase-1 general advice columns.
+pub const G: usize = 6;
+/// Phase-2 advice columns.
+pub const H: usize = 6;
+/// General fixed columns.
+pub const F: usize = 6;
+
+/// The selectors of the custom gates (see `gates.rs` for each relation).
+#[derive(Clone, Copy, Debug)]
+pub struct Selectors {
+    /// `h[i]' = h[i]·z + g[i]'` in six lanes (Horner over phase-1 values).
+    pub horner_z: Selector,
+    /// `h[i] = g[i]`: a Horner chain's first row.
+    pub horner_z_start: Selector,
+    /// `h[i]' = h[i]·α + f[i]'` in six lanes (Horner over fixed weights).
+    pub horner_w: Selector,
+    /// `h[i] = f[i]`.
+    pub horner_w_start: Selector,
+    /// `h[1]' = h[1]·α + h[0]'` (Horner over phase-2 values).
+    pub horner_a: Selector,
+    /// `h[1] = h[0]`.
+    pub horner_a_start: Selector,
+    /// `h[0]' = h[0]·z` (powers of `z`).
+    pub power: Selector,
+    /// `h[0] = z`.
+    pub power_start: Selector,
+    /// `h[2]' = h[2] + h[0]'·h[1]'` and `h[5]' = h[5] + h[3]'·h[4]'` (two dot products).
+    pub dot: Selector,
+    /// `h[2] = h[0]·h[1]`, `h[5] = h[3]·h[4]`.
+    pub dot_start: Selector,
+    /// `g0·f0 + g1·f1 + f2 = lk0·f3 + r`, `r = lk2 + 2^12·lk4 + 2^24·lk6` (a rounded division).
+    pub div: Selector,
+    /// `r(next) = r + f4`: the remainder's upper bound for a divisor that is not a power of two.
+    pub bound: Selector,
+    /// `g[2l+1]' = g[2l+1] + g[2l]'` in three lanes (running sums).
+    pub sum: Selector,
+    /// `g[2l+1] = g[2l]`.
+    pub sum_start: Selector,
+    /// `lk0 = g0 − g1`, `g2 = g1 + lk1` and `lk2 = g3 − g4`, `g5 = g4 + lk3` (maxima through a ReLU lookup).
+    pub max: Selector,
+    /// `g[l]' = g[l]·f4' + lk[2l]' + f5'` in four lanes (packing values into field elements).
+    pub pack: Selector,
+    /// `g[l] = lk[2l] + f5`.
+    pub pack_start: Selector,
+    /// Per-logit claim row (argmax bookkeeping and the age sums), referring to the previous row.
+    pub claim: Selector,
+    /// The first claim row.
+    pub claim_start: Selector,
+    /// The age predicate row.
+    pub verdict_age: Selector,
+    /// The claim-kind row.
+    pub verdict_kind: Selector,
+}
+
+/// Columns, selectors and challenges of a slice circuit.
+#[derive(Clone, Debug)]
+pub struct SliceConfig {
+    /// Lookup operands (phase 1).
+    pub lk: [Column<Advice>; 2 * SLOTS],
+    /// Lookup family tags.
+    pub tag: [Column<Fixed>; SLOTS],
+    /// General phase-1 advice.
+    pub g: [Column<Advice>; G],
+    /// Phase-2 advice.
+    pub h: [Column<Advice>; H],
+    /// General fixed columns.
+    pub f: [Column<Fixed>; F],
+    /// The fixed column holding constants for `constrain_constant`.
+    pub constants: Column<Fixed>,
+    /// Public inputs.
+    pub instance: Column<Instance>,
+    /// The table: tag, x, y.
+    pub table: [TableColumn; 3],
+    /// The evaluation point of tensor polynomials.
+    pub z: Challenge,
+    /// The combination challenge across output channels and weights.
+    pub alpha: Challenge,
+    /// Gate selectors.
+    pub s: Selectors,
+}
+
+/// Creates every column, gate and lookup of the slice circuit.
+pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
+    let lk = [(); 2 * SLOTS].map(|_| meta.advice_column_in(FirstPhase));
+    let g = [(); G].map(|_| meta.advice_column_in(FirstPhase));
+    let z = meta.challenge_usable_after(FirstPhase);
+    let alpha = meta.challenge_usable_after(FirstPhase);
+    let h = [(); H].map(|_| meta.advice_column_in(SecondPhase));
+    let tag = [(); SLOTS].map(|_| meta.fixed_column());
+    let f = [(); F].map(|_| meta.fixed_column());
+    let constants = meta.fixed_column();
+    meta.enable_constant(constants);
+    let instance = meta.instance_column();
+    meta.enable_equality(instance);
+    for c in lk.iter().chain(&g).chain(&h) {
+        meta.enable_equality(*c);
+    }
+    let table = [meta.lookup_table_column(), meta.lookup_table_column(), meta.lookup_table_column()];
+    for j in 0..SLOTS {
+        meta.lookup("table", |m| {
+            use halo2_proofs::poly::Rotation;
+            vec![
+                (m.query_fixed(tag[j], Rotation::cur()), table[0]),
+                (m.query_advice(lk[2 * j], Rotation::cur()), table[1]),
+                (m.query_advice(lk[2 * j + 1], Rotation::cur()), table[2]),
+            ]
+        });
+    }
+    let mut config = SliceConfig { lk, tag, g, h, f, constants, instance, table, z, alpha, s: gates::selectors(meta) };
+    gates::create(meta, &mut config);
+    config
+}

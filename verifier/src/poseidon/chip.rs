@@ -1,0 +1,277 @@
+//! In-circuit Poseidon sponge: the same function as [`native::hash`], with gates of degree at most 4
+//! (selector included).
+//!
+//! # Layout
+//!
+//! One row per round. Columns: `state[0..3]` hold the state entering the row's round, `aux[0..3]` hold
+//! squares, `rc[0..3]` (fixed) hold the round constants. With `x_j = s_j + rc_j`, a round row constrains
+//! `aux_j = x_j^2` (degree 2) and the next row's state to `MDS · (aux_j^2 · x_j)` (degree 3), so x^5 never
+//! needs a degree-5 term. A partial round only sends lane 0 through the S-box (`aux[1..3]` are unused there).
+//!
+//! For `n` inputs, with `p = max(1, ceil(n / 2))` permutations, `hash` uses `66 p + 1` rows from `offset`:
+//!
+//! ```text
+//! offset              init + absorb: state = [domain, 0, 0] (domain in rc[0]); aux[1..3] = inputs 0, 1
+//! offset + 1 ..= 65   rounds 0..65 of permutation 0
+//! offset + 66         output of permutation 0; absorb inputs 2, 3 (if p > 1)
+//! ...                 (66 rows per further permutation)
+//! offset + 66 p       output of the last permutation; the hash is its state[1]
+//! ```
+//!
+//! An absorb row constrains the next row's state to `[s0, s1 + aux1, s2 + aux2]`. Input cells are
+//! copy-constrained into `aux[1]`/`aux[2]`; a padding lane has `rc[lane] = 1` on the absorb row, and the gate
+//! then forces `aux[lane] = 0`. Every state transition is thus fixed by the verifying key and the inputs.
+
+use halo2_proofs::{
+    circuit::{Cell, Chip, Region, Value},
+    halo2curves::bn256::Fr,
+    halo2curves::ff::Field,
+    plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector, VirtualCells},
+    poly::Rotation,
+};
+
+use super::native::{self, sbox, FULL_ROUNDS, PARTIAL_ROUNDS, RATE, WIDTH};
+
+/// Rounds per permutation.
+const ROUNDS: usize = FULL_ROUNDS + PARTIAL_ROUNDS;
+/// Rows per permutation: its rounds plus the row holding its output (which is also the next absorb row).
+const ROWS_PER_PERMUTATION: usize = ROUNDS + 1;
+/// Round indices of the partial rounds (the full rounds are split around them).
+const PARTIAL: std::ops::Range<usize> = FULL_ROUNDS / 2..FULL_ROUNDS / 2 + PARTIAL_ROUNDS;
+
+/// Columns and selectors of the Poseidon gates.
+#[derive(Clone, Debug)]
+pub struct PoseidonConfig {
+    state: [Column<Advice>; WIDTH],
+    aux: [Column<Advice>; WIDTH],
+    rc: [Column<Fixed>; WIDTH],
+    q_init: Selector,
+    q_absorb: Selector,
+    q_full: Selector,
+    q_partial: Selector,
+}
+
+/// Assigns the Poseidon sponge into a caller-owned region; see the [module documentation](self) for the layout.
+#[derive(Clone, Debug)]
+pub struct PoseidonChip {
+    config: PoseidonConfig,
+}
+
+impl Chip<Fr> for PoseidonChip {
+    type Config = PoseidonConfig;
+    type Loaded = ();
+
+    fn config(&self) -> &PoseidonConfig {
+        &self.config
+    }
+
+    fn loaded(&self) -> &() {
+        &()
+    }
+}
+
+/// Queries the three columns at the current row.
+fn cur_advice(m: &mut VirtualCells<'_, Fr>, cols: [Column<Advice>; WIDTH]) -> [Expression<Fr>; WIDTH] {
+    cols.map(|c| m.query_advice(c, Rotation::cur()))
+}
+
+impl PoseidonChip {
+    /// Creates four gates (`poseidon init`, `poseidon absorb`, `poseidon full round`, `poseidon partial round`,
+    /// each of degree at most 4 with its selector) on the given columns, and four simple selectors.
+    ///
+    /// The advice columns must be in the phase in which [`PoseidonChip::hash`] assigns them (the first phase in
+    /// Veil's circuits). Side effect: enables equality on `aux[1]`, `aux[2]` (inputs are copied there) and
+    /// `state[1]` (the output cell lives there); enabling it again elsewhere is harmless. The chip owns all nine
+    /// columns in the rows a hash uses, so the caller must not place anything else in those rows of these columns.
+    pub fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        state: [Column<Advice>; WIDTH],
+        aux: [Column<Advice>; WIDTH],
+        rc: [Column<Fixed>; WIDTH],
+    ) -> PoseidonConfig {
+        meta.enable_equality(state[1]);
+        meta.enable_equality(aux[1]);
+        meta.enable_equality(aux[2]);
+        let q_init = meta.selector();
+        let q_absorb = meta.selector();
+        let q_full = meta.selector();
+        let q_partial = meta.selector();
+        let mds = native::constants().mds;
+
+        meta.create_gate("poseidon init", |m| {
+            let q = m.query_selector(q_init);
+            let [s0, s1, s2] = cur_advice(m, state);
+            let domain = m.query_fixed(rc[0], Rotation::cur());
+            vec![
+                ("capacity = domain", q.clone() * (s0 - domain)),
+                ("rate[0] = 0", q.clone() * s1),
+                ("rate[1] = 0", q * s2),
+            ]
+        });
+
+        meta.create_gate("poseidon absorb", |m| {
+            let q = m.query_selector(q_absorb);
+            let [s0, s1, s2] = cur_advice(m, state);
+            let [_, a1, a2] = cur_advice(m, aux);
+            let [n0, n1, n2] = state.map(|c| m.query_advice(c, Rotation::next()));
+            let pad1 = m.query_fixed(rc[1], Rotation::cur());
+            let pad2 = m.query_fixed(rc[2], Rotation::cur());
+            vec![
+                ("capacity kept", q.clone() * (n0 - s0)),
+                ("rate[0] += input", q.clone() * (n1 - s1 - a1.clone())),
+                ("rate[1] += input", q.clone() * (n2 - s2 - a2.clone())),
+                ("padding lane 1 is zero", q.clone() * pad1 * a1),
+                ("padding lane 2 is zero", q * pad2 * a2),
+            ]
+        });
+
+        meta.create_gate("poseidon full round", |m| {
+            let q = m.query_selector(q_full);
+            let s = cur_advice(m, state);
+            let y = cur_advice(m, aux);
+            let c = rc.map(|col| m.query_fixed(col, Rotation::cur()));
+            let next = state.map(|col| m.query_advice(col, Rotation::next()));
+            let x: [Expression<Fr>; 3] = [0, 1, 2].map(|j| s[j].clone() + c[j].clone());
+            // x_j^5 = (x_j^2)^2 · x_j with x_j^2 witnessed in aux_j.
+            let x5: [Expression<Fr>; 3] = [0, 1, 2].map(|j| y[j].clone() * y[j].clone() * x[j].clone());
+            let mut out = Vec::with_capacity(2 * WIDTH);
+            for j in 0..WIDTH {
+                out.push(("square", q.clone() * (y[j].clone() - x[j].clone() * x[j].clone())));
+            }
+            for (i, row) in mds.iter().enumerate() {
+                let mixed = (0..WIDTH)
+                    .map(|j| x5[j].clone() * row[j])
+                    .reduce(|a, b| a + b)
+                    .unwrap_or(Expression::Constant(Fr::ZERO));
+                out.push(("mds", q.clone() * (next[i].clone() - mixed)));
+            }
+            out
+        });
+
+        meta.create_gate("poseidon partial round", |m| {
+            let q = m.query_selector(q_partial);
+            let s = cur_advice(m, state);
+            let y0 = m.query_advice(aux[0], Rotation::cur());
+            let c = rc.map(|col| m.query_fixed(col, Rotation::cur()));
+            let next = state.map(|col| m.query_advice(col, Rotation::next()));
+            let x: [Expression<Fr>; 3] = [0, 1, 2].map(|j| s[j].clone() + c[j].clone());
+            let sboxed = [y0.clone() * y0.clone() * x[0].clone(), x[1].clone(), x[2].clone()];
+            let mut out = vec![("square", q.clone() * (y0 - x[0].clone() * x[0].clone()))];
+            for (i, row) in mds.iter().enumerate() {
+                let mixed = (0..WIDTH)
+                    .map(|j| sboxed[j].clone() * row[j])
+                    .reduce(|a, b| a + b)
+                    .unwrap_or(Expression::Constant(Fr::ZERO));
+                out.push(("mds", q.clone() * (next[i].clone() - mixed)));
+            }
+            out
+        });
+
+        PoseidonConfig { state, aux, rc, q_init, q_absorb, q_full, q_partial }
+    }
+
+    /// Wraps a configuration.
+    pub fn construct(config: PoseidonConfig) -> Self {
+        Self { config }
+    }
+
+    /// Rows [`PoseidonChip::hash`] uses for `n` inputs: `66 · max(1, ceil(n / 2)) + 1`.
+    pub fn rows_for(n: usize) -> usize {
+        permutations(n).saturating_mul(ROWS_PER_PERMUTATION).saturating_add(1)
+    }
+
+    /// Hashes `inputs` (cells already assigned elsewhere in `region`, with their values) under `domain`,
+    /// using rows `offset .. offset + rows_for(inputs.len())`.
+    ///
+    /// Copies the inputs in with equality constraints, fixes the initial state to `[domain, 0, 0]` through the
+    /// fixed column `rc[0]`, and returns the output cell (in `state[1]`) with its value and the number of rows
+    /// used. The caller must make sure those rows exist below the circuit's blinding rows.
+    pub fn hash(
+        &self,
+        region: &mut Region<'_, Fr>,
+        offset: usize,
+        domain: u64,
+        inputs: &[(Cell, Value<Fr>)],
+    ) -> Result<(Cell, Value<Fr>, usize), Error> {
+        let cfg = &self.config;
+        let constants = native::constants();
+        let zero = Value::known(Fr::ZERO);
+        let mut state = Value::known([Fr::from(domain), Fr::ZERO, Fr::ZERO]);
+        let mut row = offset;
+
+        cfg.q_init.enable(region, row)?;
+        region.assign_fixed(cfg.rc[0], row, Fr::from(domain));
+        for p in 0..permutations(inputs.len()) {
+            // Absorb row (for p > 0 it also holds the previous permutation's output).
+            self.assign_state(region, row, state);
+            cfg.q_absorb.enable(region, row)?;
+            if p > 0 {
+                region.assign_fixed(cfg.rc[0], row, Fr::ZERO);
+            }
+            region.assign_advice(cfg.aux[0], row, zero);
+            let mut absorbed = [zero; RATE];
+            for (lane, absorbed) in absorbed.iter_mut().enumerate() {
+                let (col, flag) = (cfg.aux[lane + 1], cfg.rc[lane + 1]);
+                match inputs.get(RATE * p + lane) {
+                    Some((cell, value)) => {
+                        let copy = region.assign_advice(col, row, *value);
+                        region.constrain_equal(copy.cell(), *cell);
+                        region.assign_fixed(flag, row, Fr::ZERO);
+                        *absorbed = *value;
+                    }
+                    None => {
+                        region.assign_advice(col, row, zero);
+                        region.assign_fixed(flag, row, Fr::ONE);
+                    }
+                }
+            }
+            let [a, b] = absorbed;
+            state = state.zip(a.zip(b)).map(|([s0, s1, s2], (a, b))| [s0, s1 + a, s2 + b]);
+            row += 1;
+
+            for (r, rc) in constants.round_constants.iter().enumerate() {
+                let full = !PARTIAL.contains(&r);
+                self.assign_state(region, row, state);
+                for (col, c) in cfg.rc.iter().zip(rc) {
+                    region.assign_fixed(*col, row, *c);
+                }
+                let step = state.map(|s| round(&s, rc, &constants.mds, full));
+                for (j, col) in cfg.aux.iter().enumerate() {
+                    region.assign_advice(*col, row, step.map(|(_, sq)| sq[j]));
+                }
+                if full {
+                    cfg.q_full.enable(region, row)?
+                } else {
+                    cfg.q_partial.enable(region, row)?
+                }
+                state = step.map(|(next, _)| next);
+                row += 1;
+            }
+        }
+        let out = self.assign_state(region, row, state);
+        Ok((out, state.map(|s| s[1]), row + 1 - offset))
+    }
+
+    /// Assigns a state row and returns the `state[1]` cell.
+    fn assign_state(&self, region: &mut Region<'_, Fr>, row: usize, state: Value<[Fr; WIDTH]>) -> Cell {
+        let [c0, c1, c2] = self.config.state;
+        region.assign_advice(c0, row, state.map(|s| s[0]));
+        let out = region.assign_advice(c1, row, state.map(|s| s[1])).cell();
+        region.assign_advice(c2, row, state.map(|s| s[2]));
+        out
+    }
+}
+
+/// Permutations for `n` inputs (an empty input still takes one).
+fn permutations(n: usize) -> usize {
+    n.div_ceil(RATE).max(1)
+}
+
+/// One round on a witness: the next state and the `aux` squares (zero where a partial round has no S-box).
+fn round(s: &[Fr; WIDTH], rc: &[Fr; WIDTH], mds: &[[Fr; WIDTH]; WIDTH], full: bool) -> ([Fr; WIDTH], [Fr; WIDTH]) {
+    let x = [0, 1, 2].map(|j| s[j] + rc[j]);
+    let sq = [0, 1, 2].map(|j| if full || j == 0 { x[j].square() } else { Fr::ZERO });
+    let sboxed = [0, 1, 2].map(|j| if full || j == 0 { sbox(x[j]) } else { x[j] });
+    let next = mds.map(|row| row.iter().zip(&sboxed).fold(Fr::ZERO, |acc, (m, v)| acc + *m * v));
+    (next, sq)
+}
