@@ -1,15 +1,21 @@
-//! `veil`: inspect, run and quantize models on photos.
+//! `veil`: inspect, run, quantize and compile models; prove what they say about a photo and verify proofs.
 
+mod bench;
+mod compile;
 mod inspect;
+mod params;
+mod progress;
+mod prove;
 mod quantize;
 mod run;
 mod slice;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "veil", version, about = "Private, verifiable ML inference: inspect, run and quantize models")]
+#[command(name = "veil", version, about = "Private, verifiable ML inference: inspect, run, compile, prove and verify")]
 struct Cli {
     /// Print one JSON object on stdout instead of text.
     #[arg(long, global = true)]
@@ -28,15 +34,40 @@ enum Command {
     Quantize(quantize::Args),
     /// Print how the quantized model splits into slices for proving: layers, estimated rows, k, memory.
     Slice(slice::Args),
+    /// Quantize, slice and key a model: write the compiled model and its verifying artifact (.vk).
+    Compile(compile::Args),
+    /// Prove a claim about what a compiled model says on a photo; write the proof bundle.
+    Prove(prove::Args),
+    /// Verify a proof bundle (exit status 0 accepted, 1 rejected, 2 not checked).
+    Verify(verify::Args),
+    /// Prove and verify once or more and report sizes, times and peak memory.
+    Bench(bench::Args),
 }
+
+/// Exit status of `veil verify` when the bundle was rejected.
+const REJECTED: u8 = 1;
+/// Exit status of `veil verify` when the bundle could not be checked (the same as clap's usage errors).
+const NOT_CHECKED: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut failure = ExitCode::FAILURE;
     let result = match cli.command {
         Command::Inspect(args) => inspect::execute(&args, cli.json),
         Command::Run(args) => run::execute(&args, cli.json),
         Command::Quantize(args) => quantize::execute(&args, cli.json),
         Command::Slice(args) => slice::execute(&args, cli.json),
+        Command::Compile(args) => compile::execute(&args, cli.json),
+        Command::Prove(args) => prove::execute(&args, cli.json),
+        Command::Bench(args) => bench::execute(&args, cli.json),
+        Command::Verify(args) => {
+            failure = ExitCode::from(NOT_CHECKED);
+            match verify::execute(&args, cli.json) {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::from(REJECTED),
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,7 +76,7 @@ fn main() -> ExitCode {
                 println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
             }
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            failure
         }
     }
 }

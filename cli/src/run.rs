@@ -28,7 +28,7 @@ pub struct Args {
     crop: Option<Crop>,
 }
 
-fn parse_crop(text: &str) -> Result<Crop, String> {
+pub(crate) fn parse_crop(text: &str) -> Result<Crop, String> {
     let v: Vec<u32> = text
         .split(',')
         .map(|p| p.trim().parse::<u32>().map_err(|e| format!("{p:?}: {e}")))

@@ -1,7 +1,8 @@
 //! Claims: what a proof reveals about a model's output, defined on the integer reference so that circuits
 //! can compute them exactly.
 //!
-//! - [`ClaimSpec::Output`] reveals the whole output tensor (integers of the graph output).
+//! - [`ClaimSpec::Output`] reveals the logits (the input of the final softmax, or the graph output when the
+//!   graph has none): probabilities are a public function of them (the final softmax of the integer reference).
 //! - [`ClaimSpec::Argmax`] reveals the index of the largest *logit* (the input of the final softmax, or the
 //!   output itself when the graph has none); the lowest index wins ties.
 //! - [`ClaimSpec::AgeAtLeast`] reveals one bit: whether the expected age `Σ pᵢ·ageᵢ` is at least a public
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ClaimSpec {
-    /// The whole output tensor.
+    /// The logits.
     Output,
     /// The index of the largest logit.
     Argmax,
@@ -33,7 +34,7 @@ pub enum ClaimSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum ClaimValue {
-    /// The output integers.
+    /// The logits.
     Output(Vec<i64>),
     /// The winning class.
     Argmax(usize),
@@ -105,7 +106,7 @@ pub fn evaluate(
     let softmax = final_softmax(graph);
     let logits_id = softmax.map_or(output, |i| graph.nodes[i].inputs[0]);
     match spec {
-        ClaimSpec::Output => Ok(ClaimValue::Output(value(output)?.data().to_vec())),
+        ClaimSpec::Output => Ok(ClaimValue::Output(value(logits_id)?.data().to_vec())),
         ClaimSpec::Argmax => Ok(ClaimValue::Argmax(argmax(value(logits_id)?.data()))),
         ClaimSpec::AgeAtLeast { threshold_quarters } => {
             let bins = age_bins.unwrap_or(&[]);

@@ -7,6 +7,7 @@
 #![deny(missing_docs, unsafe_code)]
 
 pub mod claim;
+pub mod compiled;
 pub mod error;
 #[cfg(feature = "float")]
 pub mod float;

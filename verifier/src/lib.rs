@@ -5,6 +5,10 @@
 //! Today it owns [`Digest`], the content address by which bundles, manifests and artifacts name a model.
 #![deny(missing_docs, unsafe_code)]
 
+/// The verifying artifact of a compiled model.
+pub mod artifact;
+/// Commitment-scheme backends (IPA, KZG) and single-proof verification.
+pub mod backend;
 /// The proof bundle: its byte format, statement binding and commitment chain.
 pub mod bundle;
 /// The slice circuit's constraint system, shared by prover and verifier.
@@ -14,5 +18,7 @@ mod digest;
 pub mod poseidon;
 /// What a verifier returns: verdicts, rejections with stable codes, and the JSON report.
 pub mod verdict;
+/// Bundle verification.
+pub mod verify;
 
 pub use digest::{Digest, DigestParseError};

@@ -151,6 +151,9 @@ pub enum Rejection {
         /// What is wrong.
         reason: String,
     },
+    /// The verifier's parameters are not the ones the model's keys were made with.
+    #[error("the verifier's parameters are not the ones the model was compiled with")]
+    WrongParams,
 }
 
 impl Rejection {
@@ -167,6 +170,7 @@ impl Rejection {
         "invalid_proof",
         "unproved_slices",
         "wrong_claim",
+        "wrong_params",
     ];
 
     /// A stable, machine-readable code: snake_case, never changed once released.
@@ -183,6 +187,7 @@ impl Rejection {
             Rejection::InvalidProof { .. } => "invalid_proof",
             Rejection::UnprovedSlices { .. } => "unproved_slices",
             Rejection::WrongClaim { .. } => "wrong_claim",
+            Rejection::WrongParams => "wrong_params",
         }
     }
 }

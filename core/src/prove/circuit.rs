@@ -7,14 +7,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Any, Circuit, Column, ConstraintSystem, Error, Selector};
 use veil_verifier::circuit::tables::fr_i64;
 use veil_verifier::circuit::{configure, SliceConfig};
-use veil_verifier::poseidon::{PoseidonChip, PoseidonConfig};
-
-/// Config: the shared slice columns plus the Poseidon chip on them.
-#[derive(Clone, Debug)]
-pub struct Config {
-    slice: SliceConfig,
-    poseidon: PoseidonConfig,
-}
+use veil_verifier::poseidon::PoseidonChip;
 
 /// One slice's circuit: its trace (with or without witness values).
 #[derive(Clone, Debug)]
@@ -23,16 +16,8 @@ pub struct SliceCircuit {
     pub(crate) with_witness: bool,
 }
 
-/// Builds the full constraint system (slice gates and the Poseidon chip).
-pub fn configure_all(meta: &mut ConstraintSystem<Fr>) -> Config {
-    let slice = configure(meta);
-    let (g, f) = (slice.g, slice.f);
-    let poseidon = PoseidonChip::configure(meta, [g[0], g[1], g[2]], [g[3], g[4], g[5]], [f[0], f[1], f[2]]);
-    Config { slice, poseidon }
-}
-
 impl Circuit<Fr> for SliceCircuit {
-    type Config = Config;
+    type Config = SliceConfig;
     type FloorPlanner = SimpleFloorPlanner;
     type Params = ();
 
@@ -40,12 +25,12 @@ impl Circuit<Fr> for SliceCircuit {
         SliceCircuit { trace: self.trace.clone(), with_witness: false }
     }
 
-    fn configure(meta: &mut ConstraintSystem<Fr>) -> Config {
-        configure_all(meta)
+    fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
+        configure(meta)
     }
 
-    fn synthesize(&self, config: Config, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
-        let c = &config.slice;
+    fn synthesize(&self, config: SliceConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
+        let c = &config;
         let t = &self.trace;
         layouter.assign_table(
             || "table",

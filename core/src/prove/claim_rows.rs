@@ -12,8 +12,8 @@ use crate::ir::ValueId;
 use halo2_proofs::halo2curves::bn256::Fr;
 use veil_verifier::circuit::tables::{fr_i128, fr_i64, Family};
 
-/// Bits of the exp-table domain: `m − z` for two 12-bit logits.
-pub(crate) const EXP_BITS: u32 = 13;
+/// Bits of the exp-table domain: `m − z` for two 12-bit logits is below `2^12`.
+pub(crate) const EXP_BITS: u32 = 12;
 
 /// What the claim rows need from the compiled model.
 #[derive(Clone, Debug)]

@@ -10,7 +10,6 @@ use super::ProveError;
 use crate::ir::{Pool, ValueId};
 use crate::quant::reference::pool::window;
 use crate::quant::{QNode, QOp, QuantizedGraph};
-use crate::slice::Slice;
 use crate::tensor::Tensor;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::HashMap;
@@ -30,7 +29,7 @@ pub(crate) struct SliceWitness<'a> {
 /// Builds the trace of `slice`.
 pub(crate) fn build(
     graph: &QuantizedGraph,
-    slice: &Slice,
+    slice: &super::SliceSpec,
     claim: Option<&ClaimSetup>,
     witness: Option<&SliceWitness<'_>>,
 ) -> Result<Trace, ProveError> {
@@ -68,7 +67,9 @@ pub(crate) fn build(
         cells.insert(node.output, out);
     }
     for &id in &slice.outputs {
-        let Some(c) = cells.get(&id) else { continue };
+        let c = cells
+            .get(&id)
+            .ok_or_else(|| ProveError::Unsupported(format!("boundary value {} is not computed in its slice", id.0)))?;
         let b = Boundary { values: c.values.clone(), bits: graph.value(id).bits, blind: blind_of(id) };
         let c = c.clone();
         commit_rows(&mut t, &b, Some(&c));
@@ -241,7 +242,7 @@ fn pooled_means(
             grp
         })
         .collect();
-    let totals = sums(t, &groups);
+    let totals = sums(t, &groups)?;
     let counts: Vec<i128> = wins.iter().map(|w| w.1 as i128).collect();
     means(t, &totals, &counts, fi, fo, bits)
 }

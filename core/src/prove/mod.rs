@@ -5,15 +5,19 @@
 //! (`conv`), non-linear steps by lookups (`ops`), slice boundaries by hiding Poseidon commitments (`commit`)
 //! and the claim in the last slice (`claim_rows`). `docs/soundness.md` explains why each relation is sound.
 
+mod backend;
 mod circuit;
 mod claim_rows;
 mod commit;
 mod conv;
+#[cfg(test)]
+mod forgery;
 mod layout;
 mod ops;
 mod trace;
 
-pub use circuit::{configure_all, Config, SliceCircuit};
+pub use backend::{prove, proving_key, verifying_key};
+pub use circuit::SliceCircuit;
 pub use commit::commit;
 
 use crate::ir::ValueId;
@@ -49,6 +53,14 @@ pub enum ProveError {
         /// The first differing element.
         index: usize,
     },
+    /// The proving system failed.
+    #[error("halo2 {stage}: {reason}")]
+    Backend {
+        /// Key generation or proving.
+        stage: &'static str,
+        /// halo2's message.
+        reason: String,
+    },
     /// The circuit needs more rows than the largest supported `k`.
     #[error("slice needs 2^{k} rows, more than the supported maximum")]
     TooLarge {
@@ -82,6 +94,9 @@ impl ClaimRequest {
 #[derive(Clone, Debug)]
 pub struct ClaimModel {
     setup: ClaimSetup,
+    /// The final softmax's output, which the claim rows replace.
+    replaced: Option<ValueId>,
+    age: bool,
 }
 
 impl ClaimModel {
@@ -94,16 +109,64 @@ impl ClaimModel {
             _ => (last.output, Vec::new()),
         };
         let n = graph.value(logits).shape.iter().product();
+        if age_quarters.is_some() && exp_table.is_empty() {
+            return Err(ProveError::Unsupported("the age claim needs a model that ends in a softmax".into()));
+        }
         let ages = age_quarters.map_or_else(|| vec![0; n], <[i64]>::to_vec);
         if ages.len() != n {
             return Err(ProveError::Unsupported(format!("{} ages for {n} logits", ages.len())));
         }
-        Ok(ClaimModel { setup: ClaimSetup { logits, exp_table, age_quarters: ages } })
+        let replaced = matches!(last.op, QOp::Softmax { .. }).then_some(last.output);
+        Ok(ClaimModel {
+            setup: ClaimSetup { logits, exp_table, age_quarters: ages },
+            replaced,
+            age: age_quarters.is_some(),
+        })
+    }
+
+    /// Whether the age predicate is available.
+    pub fn has_age(&self) -> bool {
+        self.age
+    }
+
+    /// The slices of a plan as circuits cover them: the final softmax is replaced by the claim rows, so its
+    /// output is not a boundary of the last slice.
+    pub fn slice_specs(&self, plan: &crate::slice::SlicePlan) -> Vec<SliceSpec> {
+        plan.slices
+            .iter()
+            .map(|s| {
+                let mut spec = SliceSpec::from(s);
+                spec.outputs.retain(|&v| Some(v) != self.replaced);
+                spec
+            })
+            .collect()
     }
 
     /// The logits value.
     pub fn logits(&self) -> ValueId {
         self.setup.logits
+    }
+
+    /// The softmax exponential table (empty without a final softmax).
+    pub fn exp_table(&self) -> &[i64] {
+        &self.setup.exp_table
+    }
+}
+
+/// What a slice circuit covers: a run of nodes and its boundary tensors.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SliceSpec {
+    /// Node indices.
+    pub nodes: std::ops::Range<usize>,
+    /// Boundary tensors read (committed inputs), in commitment order.
+    pub inputs: Vec<ValueId>,
+    /// Boundary tensors written (committed outputs), in commitment order.
+    pub outputs: Vec<ValueId>,
+}
+
+impl From<&Slice> for SliceSpec {
+    fn from(s: &Slice) -> Self {
+        SliceSpec { nodes: s.nodes.clone(), inputs: s.inputs.clone(), outputs: s.outputs.clone() }
     }
 }
 
@@ -122,7 +185,7 @@ pub struct SliceInputs<'a> {
 /// Builds the circuit of `slice` (`claim` for the last slice); without inputs, the circuit for key generation.
 pub fn slice_circuit(
     graph: &QuantizedGraph,
-    slice: &Slice,
+    slice: &SliceSpec,
     claim: Option<&ClaimModel>,
     inputs: Option<&SliceInputs<'_>>,
 ) -> Result<SliceCircuit, ProveError> {
@@ -140,6 +203,11 @@ pub fn slice_circuit(
 const RESERVED_ROWS: usize = 16;
 
 impl SliceCircuit {
+    /// The same circuit without witness values (for key generation).
+    pub fn without_witness(&self) -> SliceCircuit {
+        SliceCircuit { trace: self.trace.clone(), with_witness: false }
+    }
+
     /// Rows the trace uses.
     pub fn rows(&self) -> usize {
         self.trace.rows

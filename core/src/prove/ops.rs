@@ -149,10 +149,14 @@ pub(crate) fn max_groups(t: &mut Trace, groups: Vec<Vec<(CellRef, i64)>>, bits: 
 }
 
 /// The sum of each group (groups of equal length), three chains in parallel; returns each sum's cell.
-pub(crate) fn sums(t: &mut Trace, groups: &[Vec<(CellRef, i64)>]) -> Vec<(CellRef, i64)> {
+pub(crate) fn sums(t: &mut Trace, groups: &[Vec<(CellRef, i64)>]) -> Result<Vec<(CellRef, i64)>, ProveError> {
     let mut out = Vec::with_capacity(groups.len());
     for chunk in groups.chunks(3) {
         let len = chunk[0].len();
+        // The lanes step together: a shorter group would leave free cells inside its running sum.
+        if len == 0 || chunk.iter().any(|grp| grp.len() != len) {
+            return Err(ProveError::Unsupported("sums over groups of unequal length".into()));
+        }
         let start = t.alloc(len);
         t.enable(Sel::SumStart, start);
         for r in start..start + len - 1 {
@@ -168,7 +172,7 @@ pub(crate) fn sums(t: &mut Trace, groups: &[Vec<(CellRef, i64)>]) -> Vec<(CellRe
             out.push((g(2 * l + 1, start + len - 1), acc));
         }
     }
-    out
+    Ok(out)
 }
 
 /// `clamp(round_div(sum · 2^(fo−fi), count))` (or `round_div(sum, count · 2^(fi−fo))`): the reference's

@@ -9,7 +9,7 @@ use veil_verifier::circuit::tables::{fr_i64, Family};
 use veil_verifier::circuit::{F, G, H, SLOTS};
 
 /// A column of the slice circuit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Col {
     /// Lookup operand column (phase 1).
     Lk(usize),
@@ -20,7 +20,7 @@ pub(crate) enum Col {
 }
 
 /// One cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct CellRef {
     pub col: Col,
     pub row: usize,

@@ -85,7 +85,7 @@ pub struct SliceProof {
 /// as a postcard enum (variant index, then fields) in the bundle body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// The whole output tensor: integers of the graph output in row-major order.
+    /// The logits (the final softmax's input, or the graph output without one), in row-major order.
     Output {
         /// The integers (at most [`MAX_OUTPUT_VALUES`]).
         values: Vec<i64>,

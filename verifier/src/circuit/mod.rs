@@ -10,8 +10,12 @@
 //! 6 fixed `f`; one instance column. Gates have degree at most 4.
 
 mod gates;
+mod shape;
 pub mod tables;
 
+pub use shape::SliceShape;
+
+use crate::poseidon::{PoseidonChip, PoseidonConfig};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{
     Advice, Challenge, Column, ConstraintSystem, FirstPhase, Fixed, Instance, SecondPhase, Selector, TableColumn,
@@ -98,6 +102,8 @@ pub struct SliceConfig {
     pub alpha: Challenge,
     /// Gate selectors.
     pub s: Selectors,
+    /// The Poseidon chip, on `g[0..3]` (state), `g[3..6]` (squares) and `f[0..3]` (round constants).
+    pub poseidon: PoseidonConfig,
 }
 
 /// Creates every column, gate and lookup of the slice circuit.
@@ -127,7 +133,9 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
             ]
         });
     }
-    let mut config = SliceConfig { lk, tag, g, h, f, constants, instance, table, z, alpha, s: gates::selectors(meta) };
+    let s = gates::selectors(meta);
+    let poseidon = PoseidonChip::configure(meta, [g[0], g[1], g[2]], [g[3], g[4], g[5]], [f[0], f[1], f[2]]);
+    let mut config = SliceConfig { lk, tag, g, h, f, constants, instance, table, z, alpha, s, poseidon };
     gates::create(meta, &mut config);
     config
 }

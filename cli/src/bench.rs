@@ -1,0 +1,221 @@
+//! `veil bench COMPILED IMAGE`: proves and verifies a compiled model on a photo and reports sizes, times and
+//! peak memory per slice and in all.
+
+use crate::compile::{load_compiled, max_k};
+use crate::params::ParamsCache;
+use crate::progress::Bar;
+use crate::prove::{chosen_slices, claim_request, describe_claim, model_input};
+use crate::run::parse_crop;
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+use veil_core::claim::ClaimSpec;
+use veil_core::compiled::ProveOptions;
+use veil_core::preprocess::Crop;
+use veil_core::prove::{slice_circuit, ClaimModel};
+use veil_core::Model;
+use veil_verifier::verify::{Expected, Verifier};
+
+/// Float inference runs timed for the prove/float ratio.
+const FLOAT_RUNS: usize = 10;
+const NONCE: &[u8] = b"veil-bench-nonce";
+const AUDIENCE: &str = "veil-bench";
+
+/// Arguments of `veil bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The compiled model (`veil compile`).
+    compiled: PathBuf,
+    /// A PNG or JPEG photo.
+    image: PathBuf,
+    /// The claim to prove (default: `age>=18` for age models, else `argmax`).
+    #[arg(long)]
+    claim: Option<ClaimSpec>,
+    /// Proving runs (times are medians).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    runs: u16,
+    /// Crop box `left,top,right,bottom` in pixels (default: the centred square).
+    #[arg(long, value_parser = parse_crop)]
+    crop: Option<Crop>,
+    /// Prove only these slices (comma-separated indices).
+    #[arg(long, value_delimiter = ',')]
+    slices: Vec<usize>,
+    /// The ONNX model the compiled file was made from, to time plain float inference for comparison.
+    #[arg(long)]
+    onnx: Option<PathBuf>,
+    /// Parameters cache (default: $VEIL_PARAMS_DIR, $XDG_CACHE_HOME/veil or ~/.cache/veil).
+    #[arg(long)]
+    params_dir: Option<PathBuf>,
+    /// Accept a model compiled with the insecure KZG test SRS.
+    #[arg(long)]
+    insecure_test_srs: bool,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// Peak resident memory of this process (VmHWM), in MiB; `None` where /proc is not available.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Median float inference time of the ONNX model on the same photo, in seconds.
+fn float_seconds(path: &std::path::Path, compiled_sha256: &str, args: &Args) -> Result<f64> {
+    let model = Model::load_onnx(path).with_context(|| format!("loading {}", path.display()))?;
+    if !model.manifest.sha256.eq_ignore_ascii_case(compiled_sha256) {
+        bail!("{} is not the model {} was compiled from (sha256 differs)", path.display(), args.compiled.display());
+    }
+    let photo = veil_core::preprocess::load_image(&args.image)?;
+    let crop = args.crop.unwrap_or(Crop::CenterSquare);
+    let input = veil_core::preprocess::preprocess(&photo, &crop, &model.manifest.normalization())?;
+    model.run_float(&input)?;
+    let mut times = Vec::with_capacity(FLOAT_RUNS);
+    for _ in 0..FLOAT_RUNS {
+        let t = Instant::now();
+        model.run_float(&input)?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    Ok(median(times))
+}
+
+pub fn execute(args: &Args, json: bool) -> Result<()> {
+    let compiled = load_compiled(&args.compiled)?;
+    let manifest = compiled.manifest().with_context(|| format!("{} has no usable manifest", compiled.name))?;
+    let spec = match &args.claim {
+        Some(spec) => spec.clone(),
+        None if compiled.ages.is_some() => ClaimSpec::AgeAtLeast { threshold_quarters: 72 },
+        None => ClaimSpec::Argmax,
+    };
+    let request = claim_request(&compiled, &spec)?;
+    let input = model_input(&compiled, &args.image, args.crop.as_ref())?;
+    let only = chosen_slices(&compiled, &args.slices)?;
+    let float = args.onnx.as_deref().map(|p| float_seconds(p, &manifest.sha256, args)).transpose()?;
+
+    // Circuit sizes, from the witness-free circuits.
+    let claims = ClaimModel::new(&compiled.graph, compiled.ages.as_deref())?;
+    let n = compiled.slices.len();
+    let rows = (0..n)
+        .map(|i| {
+            let c = slice_circuit(&compiled.graph, &compiled.slices[i], (i + 1 == n).then_some(&claims), None)?;
+            Ok((c.rows(), c.table_rows()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let scheme = compiled.verifier.scheme;
+    crate::params::check_scheme(scheme, args.insecure_test_srs)?;
+    let t = Instant::now();
+    let params = ParamsCache::new(args.params_dir.as_deref(), !json)?.get(scheme, max_k(&compiled.verifier))?;
+    let params_seconds = t.elapsed().as_secs_f64();
+
+    let chosen: Vec<usize> = only.clone().unwrap_or_else(|| (0..n).collect());
+    let options = ProveOptions { only, parallel: 1 };
+    let mut prove_times = Vec::new();
+    let mut slice_times: Vec<Vec<f64>> = vec![Vec::new(); chosen.len()];
+    let mut bundle = None;
+    for _ in 0..args.runs {
+        // With one slice at a time, slices finish in order: the gaps between progress calls time each one.
+        let marks = Mutex::new(Vec::new());
+        let bar = Bar::new(json);
+        let progress = |stage: &str, done: usize, total: usize| {
+            bar.update(stage, done, total);
+            if let Ok(mut m) = marks.lock() {
+                m.push(Instant::now());
+            }
+        };
+        let t = Instant::now();
+        let b =
+            compiled.prove(&params, &input, request, NONCE, AUDIENCE, &options, &mut rand_core::OsRng, &progress)?;
+        prove_times.push(t.elapsed().as_secs_f64());
+        bar.finish();
+        let marks = marks.into_inner().unwrap_or_default();
+        for (slot, pair) in marks.windows(2).enumerate().take(chosen.len()) {
+            slice_times[slot].push((pair[1] - pair[0]).as_secs_f64());
+        }
+        bundle = Some(b);
+    }
+    let bundle = bundle.context("no proving run")?;
+    let bytes = bundle.to_bytes();
+
+    let verifier = Verifier::new(compiled.verifier.clone(), params).map_err(|r| anyhow::anyhow!("{r}"))?;
+    let mut verify_times = Vec::new();
+    for _ in 0..args.runs {
+        let t = Instant::now();
+        verifier.verify(&bytes, NONCE, AUDIENCE, Expected::Any).context("the bundle does not verify")?;
+        verify_times.push(t.elapsed().as_secs_f64());
+    }
+    let prove_s = median(prove_times.clone());
+    let verify_s = median(verify_times);
+    let peak = peak_rss_mib();
+
+    let slices: Vec<serde_json::Value> = chosen
+        .iter()
+        .zip(&slice_times)
+        .map(|(&i, times)| {
+            let proof = bundle.slices.iter().find(|s| s.index as usize == i).map_or(0, |s| s.proof.len());
+            serde_json::json!({
+                "index": i,
+                "k": compiled.verifier.slices[i].k,
+                "rows": rows[i].0,
+                "table_rows": rows[i].1,
+                "prove_s": median(times.clone()),
+                "proof_bytes": proof,
+            })
+        })
+        .collect();
+    if json {
+        let mut object = serde_json::json!({
+            "model": compiled.name,
+            "scheme": format!("{scheme:?}").to_lowercase(),
+            "claim": bundle.claim,
+            "runs": args.runs,
+            "slices": slices,
+            "params_s": params_seconds,
+            "prove_s": prove_s,
+            "prove_runs_s": prove_times,
+            "verify_s": verify_s,
+            "peak_rss_mib": peak,
+            "bundle_bytes": bytes.len(),
+        });
+        if let Some(f) = float {
+            object["float_s"] = f.into();
+            object["prove_float_ratio"] = (prove_s / f).into();
+        }
+        println!("{object}");
+        return Ok(());
+    }
+    println!("{} ({scheme:?}), claim {}", compiled.name, describe_claim(&bundle.claim, Some(&compiled)));
+    println!("{:>5} {:>3} {:>9} {:>11} {:>9} {:>8}", "slice", "k", "rows", "table rows", "prove s", "proof B");
+    for s in &slices {
+        println!(
+            "{:>5} {:>3} {:>9} {:>11} {:>9.2} {:>8}",
+            s["index"],
+            s["k"],
+            s["rows"],
+            s["table_rows"],
+            s["prove_s"].as_f64().unwrap_or(f64::NAN),
+            s["proof_bytes"]
+        );
+    }
+    println!("parameters loaded in {params_seconds:.1} s");
+    println!("prove  {prove_s:.2} s (median of {})", args.runs);
+    println!("verify {verify_s:.3} s");
+    println!("bundle {} bytes", bytes.len());
+    match peak {
+        Some(mib) => println!("peak RSS {mib:.0} MiB"),
+        None => println!("peak RSS unavailable (no /proc/self/status)"),
+    }
+    if let Some(f) = float {
+        println!("float inference {:.2} ms (median of {FLOAT_RUNS}); prove/float = {:.0}×", f * 1e3, prove_s / f);
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! `veil compile MODEL -o OUT.veilc`: quantize, slice and key a model; writes the compiled model and, beside
+//! it, the verifying artifact (`OUT.veilc.vk`) that is all a verifier needs.
+
+use crate::params::ParamsCache;
+use crate::progress::Bar;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use veil_core::compiled::Compiled;
+use veil_core::manifest::Task;
+use veil_core::prove::{slice_circuit, ClaimModel, SliceSpec};
+use veil_core::slice::{slice, CostModel, SlicePolicy};
+use veil_core::Model;
+use veil_verifier::artifact::VerifyingArtifact;
+use veil_verifier::backend::Scheme;
+
+/// Commitment scheme on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemeArg {
+    /// Inner-product argument: transparent setup (the default).
+    Ipa,
+    /// KZG: needs a ceremony SRS; only the insecure test SRS is supported yet.
+    Kzg,
+}
+
+/// Arguments of `veil compile`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The ONNX model (its manifest and calibration are found beside it by content).
+    model: PathBuf,
+    /// The compiled model to write; the verifying artifact goes to the same path plus `.vk`.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Largest circuit size exponent per slice (rows = 2^k) for the balanced policy. The planner's row
+    /// counts are estimates: the compiled k of each slice is printed.
+    #[arg(long, default_value_t = 18)]
+    max_k: u32,
+    /// One layer per slice.
+    #[arg(long, conflicts_with_all = ["cut_after", "max_k"])]
+    per_layer: bool,
+    /// Cut after these layers (comma-separated node names).
+    #[arg(long, value_delimiter = ',', conflicts_with = "max_k")]
+    cut_after: Vec<String>,
+    /// Commitment scheme.
+    #[arg(long, value_enum, default_value_t = SchemeArg::Ipa)]
+    scheme: SchemeArg,
+    /// Acknowledge that KZG uses an SRS generated from a public seed (insecure; required with --scheme kzg).
+    #[arg(long, required_if_eq("scheme", "kzg"))]
+    insecure_test_srs: bool,
+    /// Parameters cache (default: $VEIL_PARAMS_DIR, $XDG_CACHE_HOME/veil or ~/.cache/veil).
+    #[arg(long)]
+    params_dir: Option<PathBuf>,
+}
+
+/// The verifying artifact's path for a compiled model's path: the same name plus `.vk`.
+pub fn vk_path(compiled: &Path) -> PathBuf {
+    let mut name = compiled.as_os_str().to_owned();
+    name.push(".vk");
+    PathBuf::from(name)
+}
+
+/// Reads a compiled model file.
+pub fn load_compiled(path: &Path) -> Result<Compiled> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Compiled::from_bytes(&bytes).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Reads a verifying artifact, or takes it from a compiled model (told apart by their magic bytes).
+pub fn load_artifact(path: &Path) -> Result<VerifyingArtifact> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let context = || format!("reading {}", path.display());
+    if bytes.starts_with(veil_verifier::artifact::MAGIC) {
+        VerifyingArtifact::from_bytes(&bytes).with_context(context)
+    } else if bytes.starts_with(veil_core::compiled::MAGIC) {
+        Ok(Compiled::from_bytes(&bytes).with_context(context)?.verifier)
+    } else {
+        bail!("{}: neither a compiled model (.veilc) nor a verifying artifact (.vk)", path.display())
+    }
+}
+
+/// The largest slice size exponent of an artifact: the parameters it needs.
+pub fn max_k(artifact: &VerifyingArtifact) -> u32 {
+    artifact.slices.iter().map(|s| s.k).max().unwrap_or(1)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn execute(args: &Args, json: bool) -> Result<()> {
+    let start = Instant::now();
+    let model = Model::load_onnx(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
+    let graph = model.quantize_default()?;
+    let policy = if args.per_layer {
+        SlicePolicy::PerLayer
+    } else if !args.cut_after.is_empty() {
+        SlicePolicy::Explicit { cut_after: args.cut_after.clone() }
+    } else {
+        SlicePolicy::Balanced { max_k: args.max_k }
+    };
+    let plan = slice(&graph, &policy, &CostModel::default())?;
+    // The planner estimates rows; the parameters must cover the circuits' real sizes.
+    let ages = match &model.task {
+        Task::Age { bins } => Some(bins.iter().map(|b| (b * 4.0).round() as i64).collect::<Vec<_>>()),
+        _ => None,
+    };
+    let claims = ClaimModel::new(&graph, ages.as_deref())?;
+    let last = plan.slices.len().saturating_sub(1);
+    let ks = plan
+        .slices
+        .iter()
+        .map(|s| Ok(slice_circuit(&graph, &SliceSpec::from(s), (s.index == last).then_some(&claims), None)?.k()))
+        .collect::<Result<Vec<u32>>>()?;
+    let k = ks.iter().copied().max().context("the plan has no slices")?;
+    if matches!(policy, SlicePolicy::Balanced { .. }) && k > args.max_k {
+        eprintln!(
+            "note: the planner's estimates were low: the largest slice needs 2^{k} rows (--max-k {})",
+            args.max_k
+        );
+    }
+    let scheme = match args.scheme {
+        SchemeArg::Ipa => Scheme::Ipa,
+        SchemeArg::Kzg => Scheme::Kzg,
+    };
+    crate::params::check_scheme(scheme, args.insecure_test_srs)?;
+    let params = ParamsCache::new(args.params_dir.as_deref(), true)?.get(scheme, k)?;
+    let bar = Bar::new(json);
+    let progress = |stage: &str, done: usize, total: usize| bar.update(stage, done, total);
+    let compiled = Compiled::new(&model.manifest.name, Some(&model.manifest), graph, &plan, &params, &progress)?;
+    bar.finish();
+    let bytes = compiled.to_bytes();
+    let vk = compiled.verifier.to_bytes();
+    let vk_file = vk_path(&args.output);
+    write(&args.output, &bytes)?;
+    write(&vk_file, &vk)?;
+    let digest = compiled.verifier.digest();
+    let seconds = start.elapsed().as_secs_f64();
+    let slices: Vec<serde_json::Value> = plan
+        .slices
+        .iter()
+        .zip(&compiled.verifier.slices)
+        .map(|(s, key)| serde_json::json!({ "index": key.index, "layers": s.layers, "k": key.k, "estimated_k": s.k }))
+        .collect();
+    if json {
+        let object = serde_json::json!({
+            "model": compiled.name,
+            "digest": digest.to_string(),
+            "scheme": format!("{scheme:?}").to_lowercase(),
+            "params_k": k,
+            "slices": slices,
+            "compiled": args.output.display().to_string(),
+            "compiled_bytes": bytes.len(),
+            "vk": vk_file.display().to_string(),
+            "vk_bytes": vk.len(),
+            "seconds": seconds,
+        });
+        println!("{object}");
+        return Ok(());
+    }
+    println!("{:>5} {:>4} {:>6}  layers", "slice", "k", "est. k");
+    for (s, key) in plan.slices.iter().zip(&compiled.verifier.slices) {
+        let first = s.layers.first().map_or("", String::as_str);
+        let last = s.layers.last().map_or("", String::as_str);
+        println!("{:>5} {:>4} {:>6}  {} layers: {first} … {last}", key.index, key.k, s.k, s.layers.len());
+    }
+    println!("model {} ({:?}, {} slices, parameters 2^{k})", compiled.name, scheme, plan.slices.len());
+    println!("digest {digest}");
+    println!(
+        "wrote {} ({} bytes) and {} ({} bytes) in {seconds:.1} s",
+        args.output.display(),
+        bytes.len(),
+        vk_file.display(),
+        vk.len()
+    );
+    Ok(())
+}

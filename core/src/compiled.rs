@@ -1,0 +1,282 @@
+//! A compiled model: the quantized graph, its slice plan and the verifying artifact (keys for every slice),
+//! in one versioned file that phones and browsers load without the ONNX model. [`Compiled::prove`] turns a
+//! preprocessed input into a proof bundle.
+
+use crate::claim::age_score;
+use crate::ir::ValueId;
+use crate::manifest::{ModelManifest, Task};
+use crate::prove::{
+    commit, prove, proving_key, slice_circuit, verifying_key, ClaimModel, ClaimRequest, ProveError, SliceInputs,
+    SliceSpec,
+};
+use crate::quant::QuantizedGraph;
+use crate::slice::SlicePlan;
+use crate::tensor::Tensor;
+use halo2_proofs::arithmetic::Field;
+use halo2_proofs::halo2curves::bn256::Fr;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use veil_verifier::artifact::{ClaimInfo, SliceKey, VerifyingArtifact};
+use veil_verifier::backend::{read_vk, vk_bytes, Params};
+use veil_verifier::bundle::{fr_to_bytes, statement_binding, Claim, ProofBundle, SliceProof};
+use veil_verifier::Digest;
+
+/// Magic bytes of a compiled model file.
+pub const MAGIC: &[u8; 8] = b"VEILCMP\0";
+/// Its format version.
+pub const VERSION: u16 = 1;
+
+/// A compiled model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Compiled {
+    /// Model name.
+    pub name: String,
+    /// The model manifest, as TOML (preprocessing, task, provenance); empty for a bare graph.
+    pub manifest_toml: String,
+    /// The quantized graph: the specification the circuits prove.
+    pub graph: QuantizedGraph,
+    /// The slices.
+    pub slices: Vec<SliceSpec>,
+    /// Age of each logit in quarter years, for age models.
+    pub ages: Option<Vec<i64>>,
+    /// What verifiers need (keys and boundaries); its digest names the model.
+    pub verifier: VerifyingArtifact,
+}
+
+/// Why a compiled file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompiledError {
+    /// Wrong magic or version.
+    #[error("not a Veil compiled model (or an unsupported version)")]
+    Format,
+    /// The body does not decode.
+    #[error("compiled model body: {0}")]
+    Decode(String),
+    /// The manifest inside does not parse.
+    #[error("compiled model manifest: {0}")]
+    Manifest(String),
+}
+
+/// Options of [`Compiled::prove`].
+#[derive(Clone, Debug)]
+pub struct ProveOptions {
+    /// Prove only these slices (targeted verification); `None` proves all.
+    pub only: Option<Vec<usize>>,
+    /// Slices proved at once (each holds its proving key in memory).
+    pub parallel: usize,
+}
+
+impl Default for ProveOptions {
+    fn default() -> Self {
+        ProveOptions { only: None, parallel: 1 }
+    }
+}
+
+/// Progress of a long step: `(stage, done, total)`.
+pub type Progress<'a> = &'a (dyn Fn(&str, usize, usize) + Sync);
+
+impl Compiled {
+    /// Compiles a quantized graph: one circuit per slice of `plan`, with its verifying key under `params`
+    /// (which must cover the largest slice).
+    pub fn new(
+        name: &str,
+        manifest: Option<&ModelManifest>,
+        graph: QuantizedGraph,
+        plan: &SlicePlan,
+        params: &Params,
+        progress: Progress<'_>,
+    ) -> Result<Self, ProveError> {
+        let ages = match manifest.map(ModelManifest::task) {
+            Some(Ok(Task::Age { bins })) => Some(bins.iter().map(|b| (b * 4.0).round() as i64).collect::<Vec<_>>()),
+            _ => None,
+        };
+        let claims = ClaimModel::new(&graph, ages.as_deref())?;
+        let slices: Vec<SliceSpec> = claims.slice_specs(plan);
+        let mut keys = Vec::with_capacity(slices.len());
+        for (i, s) in slices.iter().enumerate() {
+            progress("keys", i, slices.len());
+            let last = i + 1 == slices.len();
+            let circuit = slice_circuit(&graph, s, last.then_some(&claims), None)?;
+            let k = circuit.k();
+            let p = params.downsized(k).map_err(|_| ProveError::TooLarge { k })?;
+            let vk = vk_bytes(&verifying_key(&p, &circuit)?);
+            keys.push(SliceKey {
+                index: i as u32,
+                k,
+                vk_digest: Digest::of(&vk),
+                vk,
+                inputs: s.inputs.iter().map(|v| v.0 as u32).collect(),
+                outputs: s.outputs.iter().map(|v| v.0 as u32).collect(),
+            });
+        }
+        progress("keys", slices.len(), slices.len());
+        let shape = graph.value(claims.logits()).shape.clone();
+        let verifier = VerifyingArtifact {
+            name: name.to_string(),
+            scheme: params.scheme(),
+            params_k: params.k(),
+            params_digest: Digest::of(&params.to_bytes()),
+            slices: keys,
+            claim: ClaimInfo {
+                logits: shape.iter().product::<usize>() as u32,
+                shape: shape.iter().map(|&d| d as u32).collect(),
+                age: claims.has_age(),
+            },
+        };
+        let manifest_toml = match manifest {
+            Some(m) => toml::to_string(m).map_err(|e| ProveError::Unsupported(e.to_string()))?,
+            None => String::new(),
+        };
+        Ok(Compiled { name: name.to_string(), manifest_toml, graph, slices, ages, verifier })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> Result<ModelManifest, CompiledError> {
+        toml::from_str(&self.manifest_toml).map_err(|e| CompiledError::Manifest(e.to_string()))
+    }
+
+    /// Serializes the compiled model.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend(VERSION.to_le_bytes());
+        out.extend(postcard::to_allocvec(self).unwrap_or_default());
+        out
+    }
+
+    /// Reads a compiled model.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CompiledError> {
+        if bytes.len() < 10 || &bytes[..8] != MAGIC || u16::from_le_bytes([bytes[8], bytes[9]]) != VERSION {
+            return Err(CompiledError::Format);
+        }
+        let c: Compiled = postcard::from_bytes(&bytes[10..]).map_err(|e| CompiledError::Decode(e.to_string()))?;
+        c.verifier.validate().map_err(|e| CompiledError::Decode(e.to_string()))?;
+        Ok(c)
+    }
+
+    /// The claim a request reveals on the integer reference's witness.
+    fn claim_value(
+        &self,
+        claims: &ClaimModel,
+        values: &[Option<Tensor<i64>>],
+        request: ClaimRequest,
+    ) -> Result<Claim, ProveError> {
+        let logits = values[claims.logits().0].as_ref().ok_or_else(|| ProveError::Unsupported("logits".into()))?;
+        let z = logits.data();
+        Ok(match request {
+            ClaimRequest::Output => {
+                Claim::Output { values: z.to_vec(), shape: logits.shape().iter().map(|&d| d as u32).collect() }
+            }
+            ClaimRequest::Argmax => {
+                let m = z.iter().copied().max().unwrap_or(0);
+                Claim::Argmax { index: z.iter().position(|&v| v == m).unwrap_or(0) as u32 }
+            }
+            ClaimRequest::AgeAtLeast(t) => {
+                let ages = self.ages.as_deref().ok_or_else(|| ProveError::Unsupported("not an age model".into()))?;
+                let t = u32::try_from(t).map_err(|_| ProveError::Unsupported("negative age threshold".into()))?;
+                let exp = claims.exp_table();
+                Claim::AgeAtLeast { threshold_quarters: t, holds: age_score(z, exp, ages, t as i64) >= 0 }
+            }
+        })
+    }
+
+    /// Proves the model on a preprocessed input for `claim`, bound to `nonce` and `audience`.
+    /// `params` must cover the largest slice.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prove(
+        &self,
+        params: &Params,
+        input: &Tensor<f32>,
+        request: ClaimRequest,
+        nonce: &[u8],
+        audience: &str,
+        options: &ProveOptions,
+        rng: &mut (impl RngCore + CryptoRng),
+        progress: Progress<'_>,
+    ) -> Result<ProofBundle, ProveError> {
+        let graph = &self.graph;
+        let q = graph.quantize_input(0, input).map_err(|e| ProveError::Unsupported(e.to_string()))?;
+        let values = graph.run_all(std::slice::from_ref(&q)).map_err(|e| ProveError::Unsupported(e.to_string()))?;
+        let claims = ClaimModel::new(graph, self.ages.as_deref())?;
+        let claim = self.claim_value(&claims, &values, request)?;
+        let mut blinds: HashMap<ValueId, Fr> = HashMap::new();
+        for s in &self.slices {
+            for &id in s.inputs.iter().chain(&s.outputs) {
+                blinds.entry(id).or_insert_with(|| Fr::random(&mut *rng));
+            }
+        }
+        let input_id = graph.inputs[0];
+        let input_commitment = fr_to_bytes(commit(q.data(), graph.value(input_id).bits, blinds[&input_id]));
+        let model = self.verifier.digest();
+        let binding = statement_binding(&model, nonce, audience, &claim, &input_commitment);
+        let inputs = SliceInputs { values: &values, blinds: &blinds, binding, claim: request };
+        let chosen: Vec<usize> = match &options.only {
+            Some(list) => list.iter().copied().filter(|&i| i < self.slices.len()).collect(),
+            None => (0..self.slices.len()).collect(),
+        };
+        let seeds: Vec<[u8; 32]> = chosen
+            .iter()
+            .map(|_| {
+                let mut s = [0u8; 32];
+                rng.fill_bytes(&mut s);
+                s
+            })
+            .collect();
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let prove_one = |slot: usize| -> Result<SliceProof, ProveError> {
+            let i = chosen[slot];
+            let last = i + 1 == self.slices.len();
+            let circuit = slice_circuit(graph, &self.slices[i], last.then_some(&claims), Some(&inputs))?;
+            let key = &self.verifier.slices[i];
+            let p = params.downsized(key.k).map_err(|_| ProveError::TooLarge { k: key.k })?;
+            let vk = read_vk(&key.vk).map_err(|e| ProveError::Unsupported(e.to_string()))?;
+            let pk = proving_key(&p, vk, &circuit)?;
+            let proof = prove(&p, &pk, &circuit, rand_chacha::ChaCha20Rng::from_seed(seeds[slot]))?;
+            let instance = circuit.instance();
+            let (n_in, n_out) = (key.inputs.len(), key.outputs.len());
+            let bytes = |r: std::ops::Range<usize>| instance[r].iter().map(|&f| fr_to_bytes(f)).collect();
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            progress("prove", n, chosen.len());
+            Ok(SliceProof {
+                index: i as u32,
+                vk_digest: key.vk_digest,
+                input_commitments: bytes(1..1 + n_in),
+                output_commitments: bytes(1 + n_in..1 + n_in + n_out),
+                proof,
+            })
+        };
+        progress("prove", 0, chosen.len());
+        let workers = options.parallel.clamp(1, chosen.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut results: Vec<Option<Result<SliceProof, ProveError>>> = (0..chosen.len()).map(|_| None).collect();
+        let slots = std::sync::Mutex::new(&mut results);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let slot = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if slot >= chosen.len() {
+                        break;
+                    }
+                    let r = prove_one(slot);
+                    if let Ok(mut guard) = slots.lock() {
+                        guard[slot] = Some(r);
+                    }
+                });
+            }
+        });
+        let slices = results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ProveError::Unsupported("a proving thread stopped".into()))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ProofBundle {
+            model,
+            slices_total: self.slices.len() as u32,
+            slices,
+            claim,
+            nonce: nonce.to_vec(),
+            audience: audience.to_string(),
+            input_commitment,
+        })
+    }
+}

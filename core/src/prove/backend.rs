@@ -1,0 +1,73 @@
+//! Key generation and proof creation for slice circuits, under either commitment scheme.
+
+use super::{ProveError, SliceCircuit};
+use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
+use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk, ProvingKey, VerifyingKey};
+use halo2_proofs::poly::ipa::commitment::IPACommitmentScheme;
+use halo2_proofs::poly::ipa::multiopen::ProverIPA;
+use halo2_proofs::poly::kzg::commitment::KZGCommitmentScheme;
+use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
+use halo2_proofs::transcript::{Blake2bWrite, Challenge255, TranscriptWriterBuffer};
+use rand_core::{CryptoRng, RngCore};
+use veil_verifier::backend::Params;
+
+fn halo2(stage: &'static str) -> impl Fn(halo2_proofs::plonk::Error) -> ProveError {
+    move |e| ProveError::Backend { stage, reason: e.to_string() }
+}
+
+/// The verifying key of a slice circuit (`params` already sized to the circuit's `k`).
+pub fn verifying_key(params: &Params, circuit: &SliceCircuit) -> Result<VerifyingKey<G1Affine>, ProveError> {
+    let shape = circuit.without_witness();
+    match params {
+        Params::Ipa(p) => keygen_vk(p, &shape),
+        Params::Kzg(p) => keygen_vk(p, &shape),
+    }
+    .map_err(halo2("verifying key"))
+}
+
+/// The proving key of a slice circuit.
+pub fn proving_key(
+    params: &Params,
+    vk: VerifyingKey<G1Affine>,
+    circuit: &SliceCircuit,
+) -> Result<ProvingKey<G1Affine>, ProveError> {
+    let shape = circuit.without_witness();
+    match params {
+        Params::Ipa(p) => keygen_pk(p, vk, &shape),
+        Params::Kzg(p) => keygen_pk(p, vk, &shape),
+    }
+    .map_err(halo2("proving key"))
+}
+
+/// Proves one slice; `circuit` must carry its witness.
+pub fn prove(
+    params: &Params,
+    pk: &ProvingKey<G1Affine>,
+    circuit: &SliceCircuit,
+    rng: impl RngCore + CryptoRng,
+) -> Result<Vec<u8>, ProveError> {
+    let instance = circuit.instance();
+    let inst: &[&[_]] = &[&instance];
+    let mut t = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+    let circuits = std::slice::from_ref(circuit);
+    match params {
+        Params::Ipa(p) => create_proof::<IPACommitmentScheme<G1Affine>, ProverIPA<_>, _, _, _, _>(
+            p,
+            pk,
+            circuits,
+            &[inst],
+            rng,
+            &mut t,
+        ),
+        Params::Kzg(p) => create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<_>, _, _, _, _>(
+            p,
+            pk,
+            circuits,
+            &[inst],
+            rng,
+            &mut t,
+        ),
+    }
+    .map_err(halo2("proof"))?;
+    Ok(t.finalize())
+}
