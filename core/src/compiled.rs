@@ -18,7 +18,7 @@ use rand_core::{CryptoRng, RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use veil_verifier::artifact::{ClaimInfo, SliceKey, VerifyingArtifact};
-use veil_verifier::backend::{read_vk, vk_bytes, Params};
+use veil_verifier::backend::{read_vk, vk_bytes, ParamSet};
 use veil_verifier::bundle::{fr_to_bytes, statement_binding, Claim, ProofBundle, SliceProof};
 use veil_verifier::Digest;
 
@@ -85,7 +85,7 @@ impl Compiled {
         manifest: Option<&ModelManifest>,
         graph: QuantizedGraph,
         plan: &SlicePlan,
-        params: &Params,
+        params: &mut ParamSet,
         progress: Progress<'_>,
     ) -> Result<Self, ProveError> {
         let ages = match manifest.map(ModelManifest::task) {
@@ -100,12 +100,14 @@ impl Compiled {
             let last = i + 1 == slices.len();
             let circuit = slice_circuit(&graph, s, last.then_some(&claims), None)?;
             let k = circuit.k();
-            let p = params.downsized(k).map_err(|_| ProveError::TooLarge { k })?;
-            let vk = vk_bytes(&verifying_key(&p, &circuit)?);
+            params.ensure(&[k]).map_err(|_| ProveError::TooLarge { k })?;
+            let p = params.get(k).map_err(|_| ProveError::TooLarge { k })?;
+            let vk = vk_bytes(&verifying_key(p, &circuit)?);
             keys.push(SliceKey {
                 index: i as u32,
                 k,
                 vk_digest: Digest::of(&vk),
+                params_digest: Digest::of(&p.to_bytes()),
                 vk,
                 inputs: s.inputs.iter().map(|v| v.0 as u32).collect(),
                 outputs: s.outputs.iter().map(|v| v.0 as u32).collect(),
@@ -116,8 +118,6 @@ impl Compiled {
         let verifier = VerifyingArtifact {
             name: name.to_string(),
             scheme: params.scheme(),
-            params_k: params.k(),
-            params_digest: Digest::of(&params.to_bytes()),
             slices: keys,
             claim: ClaimInfo {
                 logits: shape.iter().product::<usize>() as u32,
@@ -181,12 +181,17 @@ impl Compiled {
         })
     }
 
+    /// The circuit size of every slice (the parameter sizes [`Compiled::prove`] needs).
+    pub fn ks(&self) -> Vec<u32> {
+        self.verifier.slices.iter().map(|s| s.k).collect()
+    }
+
     /// Proves the model on a preprocessed input for `claim`, bound to `nonce` and `audience`.
-    /// `params` must cover the largest slice.
+    /// `params` must hold the sizes of [`Compiled::ks`] (see [`ParamSet::ensure`]).
     #[allow(clippy::too_many_arguments)]
     pub fn prove(
         &self,
-        params: &Params,
+        params: &ParamSet,
         input: &Tensor<f32>,
         request: ClaimRequest,
         nonce: &[u8],
@@ -229,10 +234,10 @@ impl Compiled {
             let last = i + 1 == self.slices.len();
             let circuit = slice_circuit(graph, &self.slices[i], last.then_some(&claims), Some(&inputs))?;
             let key = &self.verifier.slices[i];
-            let p = params.downsized(key.k).map_err(|_| ProveError::TooLarge { k: key.k })?;
+            let p = params.get(key.k).map_err(|_| ProveError::TooLarge { k: key.k })?;
             let vk = read_vk(&key.vk).map_err(|e| ProveError::Unsupported(e.to_string()))?;
-            let pk = proving_key(&p, vk, &circuit)?;
-            let proof = prove(&p, &pk, &circuit, rand_chacha::ChaCha20Rng::from_seed(seeds[slot]))?;
+            let pk = proving_key(p, vk, &circuit)?;
+            let proof = prove(p, &pk, &circuit, rand_chacha::ChaCha20Rng::from_seed(seeds[slot]))?;
             let instance = circuit.instance();
             let (n_in, n_out) = (key.inputs.len(), key.outputs.len());
             let bytes = |r: std::ops::Range<usize>| instance[r].iter().map(|&f| fr_to_bytes(f)).collect();

@@ -30,6 +30,8 @@ pub struct SliceKey {
     pub vk: Vec<u8>,
     /// SHA-256 of `vk`.
     pub vk_digest: Digest,
+    /// SHA-256 of the commitment parameters (at size `k`) the key was made with: a verifier must use them.
+    pub params_digest: Digest,
     /// Boundary tensors read, in commitment order (slice 0: the model input first).
     pub inputs: Vec<u32>,
     /// Boundary tensors written, in commitment order.
@@ -54,10 +56,6 @@ pub struct VerifyingArtifact {
     pub name: String,
     /// Commitment scheme of every slice.
     pub scheme: Scheme,
-    /// Size exponent of the parameters the keys were made with (slices use them cut down to their `k`).
-    pub params_k: u32,
-    /// SHA-256 of those parameters' bytes: a verifier must use exactly them.
-    pub params_digest: Digest,
     /// The slices in chain order.
     pub slices: Vec<SliceKey>,
     /// The claim rows of the last slice.
@@ -122,7 +120,7 @@ impl VerifyingArtifact {
             if s.index as usize != i {
                 return bad(format!("slice {i} is listed as {}", s.index));
             }
-            if s.k == 0 || s.k > self.params_k.min(MAX_K) {
+            if s.k == 0 || s.k > MAX_K {
                 return bad(format!("slice {i} has k = {}", s.k));
             }
             if Digest::of(&s.vk) != s.vk_digest {

@@ -167,3 +167,95 @@ pub fn verify(params: &Params, vk: &VerifyingKey<G1Affine>, instance: &[Fr], pro
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).unwrap_or(false)
 }
+
+/// Parameters for every circuit size a compiled model uses, all cut from one set (so one ceremony or one
+/// hash-to-curve derivation serves every slice). Cutting IPA parameters down recomputes their Lagrange basis
+/// (an FFT over curve points: minutes at `k = 18`), so each size is derived once, and [`ParamSet::load_or_create`]
+/// keeps them on disk.
+#[derive(Clone, Debug)]
+pub struct ParamSet {
+    by_k: std::collections::BTreeMap<u32, Params>,
+}
+
+impl ParamSet {
+    /// A set from one parameter value (more sizes are derived on demand by [`ParamSet::ensure`]).
+    pub fn new(params: Params) -> Self {
+        ParamSet { by_k: [(params.k(), params)].into() }
+    }
+
+    /// The scheme.
+    pub fn scheme(&self) -> Scheme {
+        self.by_k.values().next().map_or(Scheme::Ipa, Params::scheme)
+    }
+
+    /// The largest size held.
+    pub fn max_k(&self) -> u32 {
+        self.by_k.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// Derives the sizes `ks` that are missing, from the largest held.
+    pub fn ensure(&mut self, ks: &[u32]) -> Result<(), BackendError> {
+        for &k in ks {
+            if self.by_k.contains_key(&k) {
+                continue;
+            }
+            let largest = self.by_k.values().next_back().ok_or(BackendError::TooSmall { have: 0, need: k })?;
+            let p = largest.downsized(k)?;
+            self.by_k.insert(k, p);
+        }
+        Ok(())
+    }
+
+    /// The parameters for `2^k` rows.
+    pub fn get(&self, k: u32) -> Result<&Params, BackendError> {
+        self.by_k.get(&k).ok_or(BackendError::TooSmall { have: self.max_k(), need: k })
+    }
+
+    /// IPA parameters for sizes `ks` from the cache directory `dir` (files `ipa-k{K}.params`), generating and
+    /// writing the missing ones. Generation happens once per machine; shipping the files spares devices it.
+    pub fn load_or_create(dir: &std::path::Path, ks: &[u32]) -> Result<Self, BackendError> {
+        let io = |e: std::io::Error| BackendError::Read { what: "parameter cache", reason: e.to_string() };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let path = |k: u32| dir.join(format!("ipa-k{k}.params"));
+        let mut set: Option<ParamSet> = None;
+        let mut wanted: Vec<u32> = ks.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        // Load what is cached, largest first.
+        for &k in wanted.iter().rev() {
+            if let Ok(bytes) = std::fs::read(path(k)) {
+                let p = Params::from_bytes(Scheme::Ipa, &bytes)?;
+                match &mut set {
+                    Some(s) => {
+                        s.by_k.insert(k, p);
+                    }
+                    None => set = Some(ParamSet::new(p)),
+                }
+            }
+        }
+        let top = wanted.last().copied().unwrap_or(1);
+        let mut set = match set {
+            Some(s) if s.max_k() >= top => s,
+            _ => {
+                let p = Params::ipa(top);
+                write_atomic(&path(top), &p.to_bytes()).map_err(io)?;
+                let mut s = set.unwrap_or_else(|| ParamSet::new(p.clone()));
+                s.by_k.insert(top, p);
+                s
+            }
+        };
+        for &k in &wanted {
+            if !set.by_k.contains_key(&k) {
+                set.ensure(&[k])?;
+                write_atomic(&path(k), &set.get(k)?.to_bytes()).map_err(io)?;
+            }
+        }
+        Ok(set)
+    }
+}
+
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)
+}

@@ -1,7 +1,7 @@
 //! Verifying a proof bundle against a compiled model's verifying artifact.
 
 use crate::artifact::VerifyingArtifact;
-use crate::backend::{read_vk, verify, Params};
+use crate::backend::{read_vk, verify, ParamSet};
 use crate::bundle::{check_chain, fr_from_bytes, Claim, ProofBundle};
 use crate::verdict::{Rejection, Verdict};
 use halo2_proofs::halo2curves::bn256::Fr;
@@ -23,20 +23,34 @@ pub enum Expected {
 pub struct Verifier {
     artifact: VerifyingArtifact,
     digest: crate::Digest,
-    params: Params,
+    params: ParamSet,
     vks: Vec<halo2_proofs::plonk::VerifyingKey<halo2_proofs::halo2curves::bn256::G1Affine>>,
 }
 
 impl Verifier {
-    /// Prepares a verifier; `params` must be of the artifact's scheme and at least its largest `k`.
-    pub fn new(artifact: VerifyingArtifact, params: Params) -> Result<Self, Rejection> {
+    /// Prepares a verifier: `params` must hold (or be able to derive) the parameters every slice's key was made
+    /// with; they are checked against the artifact's digests.
+    pub fn new(artifact: VerifyingArtifact, mut params: ParamSet) -> Result<Self, Rejection> {
         let wrong = |slice: u32| Rejection::WrongKey { slice };
         if params.scheme() != artifact.scheme {
             return Err(Rejection::WrongParams);
         }
-        let params = params.downsized(artifact.params_k).map_err(|_| Rejection::WrongParams)?;
-        if crate::Digest::of(&params.to_bytes()) != artifact.params_digest {
-            return Err(Rejection::WrongParams);
+        let ks: Vec<u32> = artifact.slices.iter().map(|s| s.k).collect();
+        params.ensure(&ks).map_err(|_| Rejection::WrongParams)?;
+        let mut checked = std::collections::BTreeMap::new();
+        for s in &artifact.slices {
+            let digest = match checked.get(&s.k) {
+                Some(d) => *d,
+                None => {
+                    let p = params.get(s.k).map_err(|_| Rejection::WrongParams)?;
+                    let d = crate::Digest::of(&p.to_bytes());
+                    checked.insert(s.k, d);
+                    d
+                }
+            };
+            if digest != s.params_digest {
+                return Err(Rejection::WrongParams);
+            }
         }
         let vks =
             artifact.slices.iter().map(|s| read_vk(&s.vk).map_err(|_| wrong(s.index))).collect::<Result<_, _>>()?;
@@ -87,8 +101,8 @@ impl Verifier {
             if i == last {
                 instance.extend(claim_instance(&bundle.claim, self.artifact.claim.logits as usize));
             }
-            let params = self.params.downsized(key.k).map_err(|_| Rejection::WrongKey { slice: sp.index })?;
-            if !verify(&params, &self.vks[i], &instance, &sp.proof) {
+            let params = self.params.get(key.k).map_err(|_| Rejection::WrongParams)?;
+            if !verify(params, &self.vks[i], &instance, &sp.proof) {
                 return Err(Rejection::InvalidProof { slice: sp.index });
             }
         }

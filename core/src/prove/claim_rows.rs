@@ -12,9 +12,6 @@ use crate::ir::ValueId;
 use halo2_proofs::halo2curves::bn256::Fr;
 use veil_verifier::circuit::tables::{fr_i128, fr_i64, Family};
 
-/// Bits of the exp-table domain: `m − z` for two 12-bit logits is below `2^12`.
-pub(crate) const EXP_BITS: u32 = 12;
-
 /// What the claim rows need from the compiled model.
 #[derive(Clone, Debug)]
 pub(crate) struct ClaimSetup {
@@ -24,6 +21,8 @@ pub(crate) struct ClaimSetup {
     pub exp_table: Vec<i64>,
     /// Each logit's age in quarter years (zeros for a model that does not estimate age).
     pub age_quarters: Vec<i64>,
+    /// Signed bits of the logits: `m − z` lies in `[0, 2^bits)`, the exp table's domain.
+    pub bits: u32,
 }
 
 /// The claim asked for.
@@ -48,7 +47,7 @@ pub(crate) fn claim_rows(
     }
     let claim = claim.copied().unwrap_or(ClaimWitness { kind: 0, threshold_quarters: 0 });
     t.exp_tables.push(setup.exp_table.clone());
-    let exp = Family::Exp { bits: EXP_BITS, table: t.exp_tables.len() as u32 - 1 };
+    let exp = Family::Exp { bits: setup.bits, table: t.exp_tables.len() as u32 - 1 };
     let z = &logits.values;
     let m = z.iter().copied().max().unwrap_or(0);
     let first = z.iter().position(|&v| v == m).unwrap_or(0);

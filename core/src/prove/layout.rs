@@ -84,6 +84,19 @@ pub(crate) fn build(
     Ok(t)
 }
 
+/// Rows one node's relations take on their own (inputs already laid out elsewhere): the slicer's cost.
+pub(crate) fn node_rows(graph: &QuantizedGraph, node: &QNode) -> Result<usize, ProveError> {
+    let mut t = Trace::new();
+    let row = t.alloc(1);
+    let mut cells = HashMap::new();
+    for &id in &node.inputs {
+        let n: usize = graph.value(id).shape.iter().product();
+        cells.insert(id, Cells { cells: vec![g(0, row); n], values: vec![0; n] });
+    }
+    lay_node(&mut t, graph, node, &cells)?;
+    Ok(t.rows - 1)
+}
+
 fn lay_node(
     t: &mut Trace,
     graph: &QuantizedGraph,

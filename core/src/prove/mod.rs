@@ -118,7 +118,7 @@ impl ClaimModel {
         }
         let replaced = matches!(last.op, QOp::Softmax { .. }).then_some(last.output);
         Ok(ClaimModel {
-            setup: ClaimSetup { logits, exp_table, age_quarters: ages },
+            setup: ClaimSetup { logits, exp_table, age_quarters: ages, bits: graph.value(logits).bits },
             replaced,
             age: age_quarters.is_some(),
         })
@@ -197,6 +197,22 @@ pub fn slice_circuit(
     });
     let trace = layout::build(graph, slice, claim.map(|c| &c.setup), witness.as_ref())?;
     Ok(SliceCircuit { trace, with_witness: inputs.is_some() })
+}
+
+/// Rows of one node's circuit relations on their own (boundary commitments excluded); a final softmax,
+/// which the claim rows replace, costs about two rows per logit.
+pub fn node_rows(graph: &QuantizedGraph, node: &crate::quant::QNode) -> Result<usize, ProveError> {
+    match &node.op {
+        QOp::Softmax { .. } => Ok(2 * graph.value(node.output).shape.iter().product::<usize>() + 8),
+        _ => layout::node_rows(graph, node),
+    }
+}
+
+/// Rows to commit to a boundary tensor of `elements` values of `bits` bits (packing, blinding, Poseidon).
+pub fn commitment_rows(elements: usize, bits: u32) -> usize {
+    let per = commit::per_element(bits);
+    let chunks = elements.div_ceil(per);
+    chunks.div_ceil(4) * per + 1 + veil_verifier::poseidon::PoseidonChip::rows_for(chunks + 1)
 }
 
 /// Rows halo2 reserves at the end of every circuit (blinding factors and the last-row marker), with margin.

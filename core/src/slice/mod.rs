@@ -96,7 +96,12 @@ pub fn slice(graph: &QuantizedGraph, policy: &SlicePolicy, cost: &CostModel) -> 
     if graph.nodes.is_empty() {
         return Err(SliceError::Empty);
     }
-    let rows: Vec<u64> = graph.nodes.iter().map(|n| cost.node_rows(graph, n)).collect();
+    // Measured rows of each node's circuit; the formula estimate only for nodes without a circuit yet.
+    let rows: Vec<u64> = graph
+        .nodes
+        .iter()
+        .map(|n| crate::prove::node_rows(graph, n).map_or_else(|_| cost.node_rows(graph, n), |r| r as u64))
+        .collect();
     let ends = match policy {
         SlicePolicy::PerLayer => (1..=graph.nodes.len()).collect(),
         SlicePolicy::Explicit { cut_after } => explicit_ends(graph, cut_after)?,
@@ -150,15 +155,25 @@ fn boundary(graph: &QuantizedGraph, range: Range<usize>) -> (Vec<ValueId>, Vec<V
 /// Estimated rows of the slice `range`: its nodes plus the commitments to its boundary.
 fn range_rows(graph: &QuantizedGraph, range: Range<usize>, rows: &[u64], cost: &CostModel) -> u64 {
     let (inputs, outputs) = boundary(graph, range.clone());
-    let elements = |ids: &[ValueId]| ids.iter().map(|id| graph.value(*id).shape.iter().product::<usize>() as u64).sum();
-    rows[range].iter().sum::<u64>() + cost.commitment_rows(elements(&inputs)) + cost.commitment_rows(elements(&outputs))
+    let commit = |ids: &[ValueId]| -> u64 {
+        ids.iter()
+            .map(|id| {
+                let v = graph.value(*id);
+                crate::prove::commitment_rows(v.shape.iter().product(), v.bits) as u64
+            })
+            .sum()
+    };
+    // The claim rows and the few constant cells are in the per-node figures; two rows for the binding.
+    rows[range].iter().sum::<u64>() + commit(&inputs) + commit(&outputs) + 2 + cost.reserved_rows / 4
 }
 
 /// Describes the slice `range`.
 fn describe(graph: &QuantizedGraph, index: usize, range: Range<usize>, rows: &[u64], cost: &CostModel) -> Slice {
     let (inputs, outputs) = boundary(graph, range.clone());
     let total = range_rows(graph, range.clone(), rows, cost);
-    let k = cost.k_for(total, graph.config.activation_bits);
+    // The lookup table holds about 1.5 · 2^(bits+3) rows (the saturation table dominates).
+    let table_rows = 3u64 << (graph.config.activation_bits + 2);
+    let k = cost.k_for(total.max(table_rows), 0);
     Slice {
         index,
         layers: graph.nodes[range.clone()].iter().map(|n| n.name.clone()).collect(),
