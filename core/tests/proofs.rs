@@ -94,7 +94,7 @@ fn output_claim_reveals_the_reference_logits() -> Result<()> {
 
 fn rejection(bytes: &[u8]) -> Rejection {
     verifier()
-        .and_then(|v| Ok(v.verify(bytes, NONCE, AUDIENCE, Expected::Argmax)))
+        .map(|v| v.verify(bytes, NONCE, AUDIENCE, Expected::Argmax))
         .expect("verifier")
         .expect_err("must be rejected")
 }

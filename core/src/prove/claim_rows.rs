@@ -59,12 +59,12 @@ pub(crate) fn claim_rows(
     // The claim-kind row comes after the age row; its e0 cell is known now.
     let age_row = t.alloc(2);
     let kind_row = age_row + 1;
-    for i in 0..n {
+    for (i, &zi) in z.iter().enumerate() {
         let r = start + i;
         t.enable(if i == 0 { Sel::ClaimStart } else { Sel::Claim }, r);
         t.copy_in(g(0, r), logits.cells[i]);
         t.copy_in(g(1, r), g(0, m_row));
-        let d = m - z[i];
+        let d = m - zi;
         let ei = usize::try_from(d).ok().and_then(|d| setup.exp_table.get(d)).copied().unwrap_or(0);
         t.set_i(lk(0, r), d);
         t.set_i(lk(1, r), ei);
@@ -83,7 +83,7 @@ pub(crate) fn claim_rows(
         t.f[1][r] = fr_i64(setup.age_quarters[i]);
         t.phase2.push(Phase2::Set { dst: h(0, r), value: fr_i128(acc) });
         t.phase2.push(Phase2::Set { dst: h(1, r), value: fr_i128(sum) });
-        t.phase2.push(Phase2::Set { dst: h(2, r), value: fr_i64(e[0] * z[i]) });
+        t.phase2.push(Phase2::Set { dst: h(2, r), value: fr_i64(e[0] * zi) });
         t.copy_h(h(3, r), g(0, kind_row));
     }
     let last = start + n - 1;
@@ -117,9 +117,9 @@ pub(crate) fn claim_rows(
     t.expose(g(3, kind_row));
     t.expose(g(2, age_row));
     t.expose(g(5, kind_row));
-    for i in 0..n {
+    for (i, &zi) in z.iter().enumerate() {
         let row = t.instance.len();
-        t.instance.push(fr_i64(e[0] * z[i]));
+        t.instance.push(fr_i64(e[0] * zi));
         t.public.push((h(2, start + i), row));
     }
     Ok(())

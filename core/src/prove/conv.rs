@@ -74,6 +74,7 @@ fn phases(gm: &ConvGeom) -> Phases {
 
 /// Lays out a convolution (or a linear layer in the same geometry) and its requantization; returns the
 /// output tensor's cells. `weight(o, c, i, j)` reads the integer kernel.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv(
     t: &mut Trace,
     x: &Cells,

@@ -107,8 +107,11 @@ pub(crate) fn relu(t: &mut Trace, x: &Cells, bits: u32) -> Cells {
     out
 }
 
+/// A cell with its integer value.
+pub(crate) type Valued = (CellRef, i64);
+
 /// `max(a, b)` for each pair, two per row, through a ReLU of the difference (`bits` = the operands' width).
-pub(crate) fn max_pairs(t: &mut Trace, pairs: &[((CellRef, i64), (CellRef, i64))], bits: u32) -> Vec<(CellRef, i64)> {
+pub(crate) fn max_pairs(t: &mut Trace, pairs: &[(Valued, Valued)], bits: u32) -> Vec<Valued> {
     let mut out = Vec::with_capacity(pairs.len());
     for chunk in pairs.chunks(2) {
         let row = t.alloc(1);
