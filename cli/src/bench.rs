@@ -1,7 +1,7 @@
 //! `veil bench COMPILED IMAGE`: proves and verifies a compiled model on a photo and reports sizes, times and
 //! peak memory per slice and in all.
 
-use crate::compile::{load_compiled, max_k};
+use crate::compile::{load_compiled, slice_ks};
 use crate::params::ParamsCache;
 use crate::progress::Bar;
 use crate::prove::{chosen_slices, claim_request, describe_claim, model_input};
@@ -50,6 +50,20 @@ pub struct Args {
     /// Accept a model compiled with the insecure KZG test SRS.
     #[arg(long)]
     insecure_test_srs: bool,
+}
+
+/// What `veil bench` reports for one slice.
+#[derive(serde::Serialize)]
+struct SliceFigures {
+    index: usize,
+    k: u32,
+    /// Rows the circuit's trace uses.
+    rows: usize,
+    /// Rows of its lookup table.
+    table_rows: usize,
+    /// Median proving time (key derivation included).
+    prove_s: f64,
+    proof_bytes: usize,
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -114,7 +128,9 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let scheme = compiled.verifier.scheme;
     crate::params::check_scheme(scheme, args.insecure_test_srs)?;
     let t = Instant::now();
-    let params = ParamsCache::new(args.params_dir.as_deref(), !json)?.get(scheme, max_k(&compiled.verifier))?;
+    // The verifier needs every slice's parameters even when only some slices are proved.
+    let ks = slice_ks(&compiled.verifier, None);
+    let params = ParamsCache::new(args.params_dir.as_deref(), !json)?.param_set(scheme, &ks)?;
     let params_seconds = t.elapsed().as_secs_f64();
 
     let chosen: Vec<usize> = only.clone().unwrap_or_else(|| (0..n).collect());
@@ -157,19 +173,16 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let verify_s = median(verify_times);
     let peak = peak_rss_mib();
 
-    let slices: Vec<serde_json::Value> = chosen
+    let slices: Vec<SliceFigures> = chosen
         .iter()
         .zip(&slice_times)
-        .map(|(&i, times)| {
-            let proof = bundle.slices.iter().find(|s| s.index as usize == i).map_or(0, |s| s.proof.len());
-            serde_json::json!({
-                "index": i,
-                "k": compiled.verifier.slices[i].k,
-                "rows": rows[i].0,
-                "table_rows": rows[i].1,
-                "prove_s": median(times.clone()),
-                "proof_bytes": proof,
-            })
+        .map(|(&i, times)| SliceFigures {
+            index: i,
+            k: compiled.verifier.slices[i].k,
+            rows: rows[i].0,
+            table_rows: rows[i].1,
+            prove_s: median(times.clone()),
+            proof_bytes: bundle.slices.iter().find(|s| s.index as usize == i).map_or(0, |s| s.proof.len()),
         })
         .collect();
     if json {
@@ -198,12 +211,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     for s in &slices {
         println!(
             "{:>5} {:>3} {:>9} {:>11} {:>9.2} {:>8}",
-            s["index"],
-            s["k"],
-            s["rows"],
-            s["table_rows"],
-            s["prove_s"].as_f64().unwrap_or(f64::NAN),
-            s["proof_bytes"]
+            s.index, s.k, s.rows, s.table_rows, s.prove_s, s.proof_bytes
         );
     }
     println!("parameters loaded in {params_seconds:.1} s");

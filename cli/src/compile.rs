@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use veil_core::compiled::Compiled;
 use veil_core::manifest::Task;
-use veil_core::prove::{slice_circuit, ClaimModel, SliceSpec};
+use veil_core::prove::{slice_circuit, ClaimModel};
 use veil_core::slice::{slice, CostModel, SlicePolicy};
 use veil_core::Model;
 use veil_verifier::artifact::VerifyingArtifact;
@@ -78,9 +78,12 @@ pub fn load_artifact(path: &Path) -> Result<VerifyingArtifact> {
     }
 }
 
-/// The largest slice size exponent of an artifact: the parameters it needs.
-pub fn max_k(artifact: &VerifyingArtifact) -> u32 {
-    artifact.slices.iter().map(|s| s.k).max().unwrap_or(1)
+/// The size exponents of the slices `only` (all when `None`): the parameters proving or verifying needs.
+pub fn slice_ks(artifact: &VerifyingArtifact, only: Option<&[usize]>) -> Vec<u32> {
+    match only {
+        Some(list) => list.iter().filter_map(|&i| artifact.slices.get(i)).map(|s| s.k).collect(),
+        None => artifact.slices.iter().map(|s| s.k).collect(),
+    }
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -105,11 +108,11 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         _ => None,
     };
     let claims = ClaimModel::new(&graph, ages.as_deref())?;
-    let last = plan.slices.len().saturating_sub(1);
-    let ks = plan
-        .slices
+    let specs = claims.slice_specs(&plan);
+    let ks = specs
         .iter()
-        .map(|s| Ok(slice_circuit(&graph, &SliceSpec::from(s), (s.index == last).then_some(&claims), None)?.k()))
+        .enumerate()
+        .map(|(i, s)| Ok(slice_circuit(&graph, s, (i + 1 == specs.len()).then_some(&claims), None)?.k()))
         .collect::<Result<Vec<u32>>>()?;
     let k = ks.iter().copied().max().context("the plan has no slices")?;
     if matches!(policy, SlicePolicy::Balanced { .. }) && k > args.max_k {
@@ -123,10 +126,10 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         SchemeArg::Kzg => Scheme::Kzg,
     };
     crate::params::check_scheme(scheme, args.insecure_test_srs)?;
-    let params = ParamsCache::new(args.params_dir.as_deref(), true)?.get(scheme, k)?;
+    let mut params = ParamsCache::new(args.params_dir.as_deref(), true)?.param_set(scheme, &ks)?;
     let bar = Bar::new(json);
     let progress = |stage: &str, done: usize, total: usize| bar.update(stage, done, total);
-    let compiled = Compiled::new(&model.manifest.name, Some(&model.manifest), graph, &plan, &params, &progress)?;
+    let compiled = Compiled::new(&model.manifest.name, Some(&model.manifest), graph, &plan, &mut params, &progress)?;
     bar.finish();
     let bytes = compiled.to_bytes();
     let vk = compiled.verifier.to_bytes();

@@ -1,18 +1,20 @@
-//! The parameters cache: public parameters for `2^k` rows are slow to make (about a minute for IPA at
-//! k = 18), so they are made once per machine and kept on disk.
+//! The parameters cache: public parameters for `2^k` rows are slow to make (IPA at k = 18: hash-to-curve
+//! of 2^18 generators, then their Lagrange basis, an FFT over curve points; minutes on a small machine), so
+//! they are made once per machine and kept on disk.
 //!
-//! Files are named `ipa-k{K}.params` (IPA generators, hashed to the curve: anyone can recompute them) and
-//! `kzg-insecure-seed0-k{K}.params` (a KZG SRS whose secret comes from a public seed: for tests only).
-//! Either scheme's parameters for a smaller `k` are a prefix of those for a larger one (IPA generator `i`
-//! is `hash_to_curve(i)`; KZG's are `[s^i]G`), so a larger cached file serves by downsizing. Files are
-//! written to a temporary name and renamed, so a reader never sees half a file.
+//! Files are named `ipa-k{K}.params` (IPA generators, hashed to the curve: anyone can recompute them; read
+//! and written by `veil_verifier::backend::ParamSet::load_or_create`) and `kzg-insecure-seed0-k{K}.params`
+//! (a KZG SRS whose secret comes from a public seed: for tests only). Either scheme's parameters for a
+//! smaller `k` are a prefix of those for a larger one (IPA generator `i` is `hash_to_curve(i)`; KZG's are
+//! `[s^i]G`), so a larger cached file serves by downsizing. Files are written to a temporary name and
+//! renamed, so a reader never sees half a file.
 
 use anyhow::{bail, Context, Result};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use veil_verifier::artifact::MAX_K;
-use veil_verifier::backend::{Params, Scheme};
+use veil_verifier::backend::{ParamSet, Params, Scheme};
 
 /// The seed of the insecure KZG test SRS; prover and verifier must use the same one.
 const INSECURE_KZG_SEED: u64 = 0;
@@ -51,6 +53,7 @@ impl ParamsCache {
 
     fn file(&self, scheme: Scheme, k: u32) -> PathBuf {
         let name = match scheme {
+            // The name `ParamSet::load_or_create` reads and writes.
             Scheme::Ipa => format!("ipa-k{k}.params"),
             Scheme::Kzg => format!("kzg-insecure-seed{INSECURE_KZG_SEED}-k{k}.params"),
         };
@@ -63,59 +66,85 @@ impl ParamsCache {
         }
     }
 
-    /// Parameters of `scheme` for exactly `2^k` rows: the cached file for `k`, else the smallest larger cached
-    /// file downsized, else generated (and cached). KZG parameters are the insecure test SRS.
-    pub fn get(&self, scheme: Scheme, k: u32) -> Result<Params> {
-        if k == 0 || k > MAX_K {
-            bail!("parameters for 2^{k} rows: k must be in 1..={MAX_K}");
+    /// Parameters of `scheme` for every size in `ks`, each derived once: IPA through
+    /// [`ParamSet::load_or_create`] (which generates the largest size once per machine and keeps every size on
+    /// disk); KZG from the insecure test SRS for the largest size, cached here.
+    pub fn param_set(&self, scheme: Scheme, ks: &[u32]) -> Result<ParamSet> {
+        let top = ks.iter().copied().max().context("no circuit sizes")?;
+        if ks.iter().any(|&k| k == 0 || k > MAX_K) {
+            bail!("parameters for circuit sizes {ks:?}: each k must be in 1..={MAX_K}");
         }
-        for have in k..=MAX_K {
-            let path = self.file(scheme, have);
-            if !path.exists() {
-                continue;
+        let t = Instant::now();
+        let set = match scheme {
+            Scheme::Ipa => self.ipa(ks, top)?,
+            Scheme::Kzg => {
+                let mut set = ParamSet::new(self.kzg(top)?);
+                set.ensure(ks)?;
+                set
             }
-            let t = Instant::now();
-            match read(scheme, have, &path) {
-                Ok(params) => {
-                    self.note(&format!(
-                        "loaded parameters for 2^{have} rows from {} in {:.1} s",
-                        path.display(),
-                        t.elapsed().as_secs_f64()
-                    ));
-                    if have == k {
-                        return Ok(params);
-                    }
-                    return params.downsized(k).context("downsizing cached parameters");
-                }
+        };
+        let mut sizes = ks.to_vec();
+        sizes.sort_unstable();
+        sizes.dedup();
+        self.note(&format!("parameters for k = {sizes:?} ready in {:.1} s", t.elapsed().as_secs_f64()));
+        Ok(set)
+    }
+
+    fn ipa(&self, ks: &[u32], top: u32) -> Result<ParamSet> {
+        let mut wanted = ks.to_vec();
+        // A corrupt or foreign file would fail the load: set it aside and make the size again.
+        for k in 1..=MAX_K {
+            let path = self.file(Scheme::Ipa, k);
+            if path.exists() && check_file(Scheme::Ipa, k, &path).is_err() {
+                self.note(&format!("warning: {} is not valid parameters; moving it aside", path.display()));
+                std::fs::rename(&path, path.with_extension("params.bad"))
+                    .with_context(|| format!("moving {} aside", path.display()))?;
+            }
+        }
+        // Cutting down a cached larger set costs a fraction of generating the size from scratch.
+        let larger = (top + 1..=MAX_K).find(|&k| self.file(Scheme::Ipa, k).exists());
+        match (self.file(Scheme::Ipa, top).exists(), larger) {
+            (true, _) => {}
+            (false, Some(k)) => {
+                self.note(&format!("deriving IPA parameters for 2^{top} rows from the cached 2^{k}"));
+                wanted.push(k);
+            }
+            (false, None) => self.note(&format!(
+                "generating IPA parameters for 2^{top} rows (once per machine; cached in {})",
+                self.dir.display()
+            )),
+        }
+        let set = ParamSet::load_or_create(&self.dir, &wanted)
+            .with_context(|| format!("parameters cache {}", self.dir.display()))?;
+        Ok(set)
+    }
+
+    fn kzg(&self, k: u32) -> Result<Params> {
+        let path = self.file(Scheme::Kzg, k);
+        if path.exists() {
+            match check_file(Scheme::Kzg, k, &path)
+                .and_then(|()| Ok(Params::from_bytes(Scheme::Kzg, &std::fs::read(&path)?)?))
+            {
+                Ok(p) => return Ok(p),
                 Err(e) => self.note(&format!("ignoring {}: {e:#}", path.display())),
             }
         }
-        let what = match scheme {
-            Scheme::Ipa => "IPA parameters",
-            Scheme::Kzg => "the insecure test KZG SRS",
-        };
-        self.note(&format!("generating {what} for 2^{k} rows (once; cached in {})", self.dir.display()));
-        let t = Instant::now();
-        let params = match scheme {
-            Scheme::Ipa => Params::ipa(k),
-            Scheme::Kzg => Params::insecure_kzg_for_tests(k, INSECURE_KZG_SEED),
-        };
-        self.note(&format!("generated in {:.1} s", t.elapsed().as_secs_f64()));
-        if let Err(e) = self.store(scheme, k, &params) {
+        self.note(&format!("generating the insecure test KZG SRS for 2^{k} rows (cached in {})", self.dir.display()));
+        let params = Params::insecure_kzg_for_tests(k, INSECURE_KZG_SEED);
+        if let Err(e) = self.store(&path, &params) {
             self.note(&format!("warning: could not cache parameters in {}: {e:#}", self.dir.display()));
         }
         Ok(params)
     }
 
-    fn store(&self, scheme: Scheme, k: u32, params: &Params) -> Result<()> {
+    fn store(&self, path: &Path, params: &Params) -> Result<()> {
         std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
-        let path = self.file(scheme, k);
         let tmp = path.with_extension(format!("params.tmp{}", std::process::id()));
         let write = || -> Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&params.to_bytes())?;
             f.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
+            std::fs::rename(&tmp, path)?;
             Ok(())
         };
         let result = write();
@@ -138,16 +167,15 @@ fn expected_len(scheme: Scheme, k: u32) -> u64 {
     }
 }
 
-fn read(scheme: Scheme, k: u32, path: &Path) -> Result<Params> {
-    let bytes = std::fs::read(path)?;
-    if bytes.len() as u64 != expected_len(scheme, k) || bytes[..4] != k.to_le_bytes() {
-        bail!("not parameters for 2^{k} rows ({} bytes)", bytes.len());
+/// Checks a cached file's header and length without parsing it.
+fn check_file(scheme: Scheme, k: u32, path: &Path) -> Result<()> {
+    let len = std::fs::metadata(path)?.len();
+    let mut header = [0u8; 4];
+    std::fs::File::open(path)?.read_exact(&mut header)?;
+    if len != expected_len(scheme, k) || header != k.to_le_bytes() {
+        bail!("not parameters for 2^{k} rows ({len} bytes)");
     }
-    let params = Params::from_bytes(scheme, &bytes)?;
-    if params.k() != k || params.scheme() != scheme {
-        bail!("holds parameters for 2^{} rows", params.k());
-    }
-    Ok(params)
+    Ok(())
 }
 
 /// The loud warning printed whenever the insecure test SRS is used.

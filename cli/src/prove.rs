@@ -1,7 +1,7 @@
 //! `veil prove COMPILED IMAGE --claim … --nonce HEX --audience STR -o BUNDLE`: proves what a compiled model
 //! says about a private photo and writes the proof bundle.
 
-use crate::compile::{load_compiled, max_k};
+use crate::compile::{load_compiled, slice_ks};
 use crate::params::ParamsCache;
 use crate::progress::Bar;
 use crate::run::parse_crop;
@@ -23,7 +23,7 @@ pub struct Nonce(pub Vec<u8>);
 /// Parses a hex nonce of the length bundles allow.
 pub fn parse_nonce(text: &str) -> Result<Nonce, String> {
     let text = text.trim();
-    if text.len() % 2 != 0 {
+    if text.len() & 1 == 1 {
         return Err(format!("a hex nonce has an even number of digits, got {}", text.len()));
     }
     let bytes = (0..text.len())
@@ -152,7 +152,8 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let only = chosen_slices(&compiled, &args.slices)?;
     let scheme = compiled.verifier.scheme;
     crate::params::check_scheme(scheme, args.insecure_test_srs)?;
-    let params = ParamsCache::new(args.params_dir.as_deref(), true)?.get(scheme, max_k(&compiled.verifier))?;
+    let ks = slice_ks(&compiled.verifier, only.as_deref());
+    let params = ParamsCache::new(args.params_dir.as_deref(), true)?.param_set(scheme, &ks)?;
     let options = ProveOptions { only, parallel: usize::from(args.parallel) };
     let bar = Bar::new(json);
     let progress = |stage: &str, done: usize, total: usize| bar.update(stage, done, total);

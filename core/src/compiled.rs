@@ -217,7 +217,15 @@ impl Compiled {
         let binding = statement_binding(&model, nonce, audience, &claim, &input_commitment);
         let inputs = SliceInputs { values: &values, blinds: &blinds, binding, claim: request };
         let chosen: Vec<usize> = match &options.only {
-            Some(list) => list.iter().copied().filter(|&i| i < self.slices.len()).collect(),
+            Some(list) => {
+                let mut list = list.clone();
+                list.sort_unstable();
+                list.dedup();
+                if let Some(&bad) = list.iter().find(|&&i| i >= self.slices.len()) {
+                    return Err(ProveError::Unsupported(format!("slice {bad}: the model has {}", self.slices.len())));
+                }
+                list
+            }
             None => (0..self.slices.len()).collect(),
         };
         let seeds: Vec<[u8; 32]> = chosen
