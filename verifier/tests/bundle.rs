@@ -560,6 +560,7 @@ fn rejection_codes_are_stable_and_distinct() {
         Rejection::InvalidProof { slice: 0 },
         Rejection::UnprovedSlices { missing: vec![1] },
         Rejection::WrongClaim { reason: "argmax differs".into() },
+        Rejection::WrongParams,
     ];
     let codes: Vec<&str> = all.iter().map(Rejection::code).collect();
     assert_eq!(codes, Rejection::CODES);
@@ -576,7 +577,8 @@ fn rejection_codes_are_stable_and_distinct() {
             "wrong_key",
             "invalid_proof",
             "unproved_slices",
-            "wrong_claim"
+            "wrong_claim",
+            "wrong_params"
         ]
     );
     let docs = include_str!("../../docs/bundle-format.md");
