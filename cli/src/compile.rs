@@ -94,13 +94,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let start = Instant::now();
     let model = Model::load_onnx(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let graph = model.quantize_default()?;
-    let policy = if args.per_layer {
-        SlicePolicy::PerLayer
-    } else if !args.cut_after.is_empty() {
-        SlicePolicy::Explicit { cut_after: args.cut_after.clone() }
-    } else {
-        SlicePolicy::Balanced { max_k: args.max_k }
-    };
+    let policy = crate::slice::policy(args.per_layer, &args.cut_after, args.max_k);
     let plan = slice(&graph, &policy, &CostModel::default())?;
     // The planner estimates rows; the parameters must cover the circuits' real sizes.
     let ages = match &model.task {

@@ -21,16 +21,21 @@ pub struct Args {
     cut_after: Vec<String>,
 }
 
+/// The slicing policy the `--per-layer`, `--cut-after` and `--max-k` flags select (shared by `slice` and `compile`).
+pub fn policy(per_layer: bool, cut_after: &[String], max_k: u32) -> SlicePolicy {
+    if per_layer {
+        SlicePolicy::PerLayer
+    } else if !cut_after.is_empty() {
+        SlicePolicy::Explicit { cut_after: cut_after.to_vec() }
+    } else {
+        SlicePolicy::Balanced { max_k }
+    }
+}
+
 pub fn execute(args: &Args, json: bool) -> Result<()> {
     let model = Model::load_onnx(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let quantized = model.quantize_default()?;
-    let policy = if args.per_layer {
-        SlicePolicy::PerLayer
-    } else if !args.cut_after.is_empty() {
-        SlicePolicy::Explicit { cut_after: args.cut_after.clone() }
-    } else {
-        SlicePolicy::Balanced { max_k: args.max_k }
-    };
+    let policy = crate::slice::policy(args.per_layer, &args.cut_after, args.max_k);
     let plan = slice(&quantized, &policy, &CostModel::default())?;
     if json {
         println!("{}", serde_json::to_string(&plan)?);
