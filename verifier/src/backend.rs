@@ -8,7 +8,7 @@ use halo2_proofs::plonk::{verify_proof, VerifyingKey};
 use halo2_proofs::poly::commitment::{Params as _, ParamsProver};
 use halo2_proofs::poly::ipa::commitment::{IPACommitmentScheme, ParamsIPA};
 use halo2_proofs::poly::ipa::multiopen::VerifierIPA;
-use halo2_proofs::poly::ipa::strategy::SingleStrategy as IpaSingle;
+use halo2_proofs::poly::ipa::strategy::{AccumulatorStrategy as IpaAccumulator, SingleStrategy as IpaSingle};
 use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
 use halo2_proofs::poly::kzg::multiopen::VerifierSHPLONK;
 use halo2_proofs::poly::kzg::strategy::SingleStrategy as KzgSingle;
@@ -166,6 +166,68 @@ pub fn verify(params: &Params, vk: &VerifyingKey<G1Affine>, instance: &[Fr], pro
         }
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).unwrap_or(false)
+}
+
+/// One proof to check: its parameters, key, public inputs and bytes.
+pub struct ProofCheck<'a> {
+    /// Parameters of the proof's size.
+    pub params: &'a Params,
+    /// The slice's verifying key.
+    pub vk: &'a VerifyingKey<G1Affine>,
+    /// Its public inputs.
+    pub instance: &'a [Fr],
+    /// The proof bytes.
+    pub proof: &'a [u8],
+}
+
+/// Checks many proofs, returning the position of an invalid one. IPA proofs of the same size are verified as
+/// a batch: halo2 folds each proof's final multi-scalar multiplication (over the `2^k` parameter points) into
+/// one, with random weights, so a bundle costs one large MSM per size instead of one per slice. When a batch
+/// fails, its proofs are re-checked one by one to name the culprit. Never panics on malformed bytes.
+pub fn verify_all(checks: &[ProofCheck<'_>]) -> Result<(), usize> {
+    let mut ipa_groups: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+    for (i, c) in checks.iter().enumerate() {
+        match c.params {
+            Params::Ipa(p) => ipa_groups.entry(p.k()).or_default().push(i),
+            Params::Kzg(_) => {
+                if !verify(c.params, c.vk, c.instance, c.proof) {
+                    return Err(i);
+                }
+            }
+        }
+    }
+    for group in ipa_groups.values() {
+        let batch = || -> Result<bool, usize> {
+            let Params::Ipa(p) = checks[group[0]].params else { return Ok(false) };
+            let mut strategy = IpaAccumulator::new(p);
+            for &i in group {
+                let c = &checks[i];
+                let inst: &[&[Fr]] = &[c.instance];
+                let mut t = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(c.proof);
+                strategy = verify_proof::<IPACommitmentScheme<G1Affine>, VerifierIPA<_>, _, _, _>(
+                    p,
+                    c.vk,
+                    strategy,
+                    &[inst],
+                    &mut t,
+                )
+                .map_err(|_| i)?;
+            }
+            Ok(strategy.finalize())
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(batch)) {
+            Ok(Ok(true)) => {}
+            Ok(Err(i)) => return Err(i),
+            _ => {
+                let bad = group.iter().copied().find(|&i| {
+                    let c = &checks[i];
+                    !verify(c.params, c.vk, c.instance, c.proof)
+                });
+                return Err(bad.unwrap_or(group[0]));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parameters for every circuit size a compiled model uses, all cut from one set (so one ceremony or one

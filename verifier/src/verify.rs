@@ -1,7 +1,7 @@
 //! Verifying a proof bundle against a compiled model's verifying artifact.
 
 use crate::artifact::VerifyingArtifact;
-use crate::backend::{read_vk, verify, ParamSet};
+use crate::backend::{read_vk, verify_all, ParamSet, ProofCheck};
 use crate::bundle::{check_chain, fr_from_bytes, Claim, ProofBundle};
 use crate::verdict::{Rejection, Verdict};
 use halo2_proofs::halo2curves::bn256::Fr;
@@ -88,6 +88,7 @@ impl Verifier {
         }
         self.check_claim(&bundle.claim, expected)?;
         let binding = bundle.binding();
+        let mut instances = Vec::with_capacity(bundle.slices.len());
         for sp in &bundle.slices {
             let i = sp.index as usize;
             let key = &self.artifact.slices[i];
@@ -102,10 +103,20 @@ impl Verifier {
                 instance.extend(claim_instance(&bundle.claim, self.artifact.claim.logits as usize));
             }
             let params = self.params.get(key.k).map_err(|_| Rejection::WrongParams)?;
-            if !verify(params, &self.vks[i], &instance, &sp.proof) {
-                return Err(Rejection::InvalidProof { slice: sp.index });
-            }
+            instances.push((params, instance));
         }
+        let checks: Vec<ProofCheck<'_>> = bundle
+            .slices
+            .iter()
+            .zip(&instances)
+            .map(|(sp, (params, instance))| ProofCheck {
+                params,
+                vk: &self.vks[sp.index as usize],
+                instance,
+                proof: &sp.proof,
+            })
+            .collect();
+        verify_all(&checks).map_err(|at| Rejection::InvalidProof { slice: bundle.slices[at].index })?;
         Verdict::for_verified(&bundle)
     }
 

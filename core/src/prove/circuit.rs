@@ -6,7 +6,7 @@ use halo2_proofs::circuit::{Cell, Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Any, Circuit, Column, ConstraintSystem, Error, Selector};
 use veil_verifier::circuit::tables::fr_i64;
-use veil_verifier::circuit::{configure, SliceConfig};
+use veil_verifier::circuit::{configure, lk_index, SliceConfig};
 use veil_verifier::poseidon::PoseidonChip;
 
 /// One slice's circuit: its trace (with or without witness values).
@@ -52,13 +52,14 @@ impl Circuit<Fr> for SliceCircuit {
                 Ok(())
             },
         )?;
-        let cell_of = |r: CellRef| {
+        // The trace names lookup operands logically (`2j`, `2j + 1` for slot `j`); slots 1 and 2 have no `y`.
+        let cell_of = |r: CellRef| -> Result<Cell, Error> {
             let column: Column<Any> = match r.col {
-                Col::Lk(i) => c.lk[i].into(),
+                Col::Lk(i) => c.lk[lk_index(i).ok_or(Error::Synthesis)?].into(),
                 Col::G(i) => c.g[i].into(),
                 Col::H(i) => c.h[i].into(),
             };
-            Cell { row_offset: r.row, column }
+            Ok(Cell { row_offset: r.row, column })
         };
         let publics = layouter.assign_region(
             || "slice",
@@ -77,19 +78,25 @@ impl Circuit<Fr> for SliceCircuit {
                 }
                 let chip = PoseidonChip::construct(config.poseidon.clone());
                 let known = |v: Fr| if self.with_witness { Value::known(v) } else { Value::unknown() };
-                for (cols, values) in [(&c.lk[..], &t.lk), (&c.g[..], &t.g)] {
-                    for (col, vals) in cols.iter().zip(values.iter()) {
-                        for (row, v) in vals.iter().enumerate() {
-                            if !bool::from(v.is_zero()) {
-                                region.assign_advice(*col, row, known(*v));
-                            }
+                for (i, vals) in t.lk.iter().enumerate() {
+                    let col = lk_index(i).map(|j| c.lk[j]);
+                    for (row, v) in vals.iter().enumerate() {
+                        if !bool::from(v.is_zero()) {
+                            region.assign_advice(col.ok_or(Error::Synthesis)?, row, known(*v));
+                        }
+                    }
+                }
+                for (col, vals) in c.g.iter().zip(t.g.iter()) {
+                    for (row, v) in vals.iter().enumerate() {
+                        if !bool::from(v.is_zero()) {
+                            region.assign_advice(*col, row, known(*v));
                         }
                     }
                 }
                 let mut hash_cells = Vec::with_capacity(t.hashes.len());
                 for job in &t.hashes {
                     let inputs: Vec<(Cell, Value<Fr>)> =
-                        job.inputs.iter().map(|&r| (cell_of(r), known(t.get(r)))).collect();
+                        job.inputs.iter().map(|&r| Ok((cell_of(r)?, known(t.get(r))))).collect::<Result<_, Error>>()?;
                     let (out, _, _) = chip.hash(&mut region, job.row, job.domain, &inputs)?;
                     hash_cells.push((out, job.instance_row));
                 }
@@ -110,12 +117,13 @@ impl Circuit<Fr> for SliceCircuit {
                     }
                 }
                 for &(a, b) in &t.copies {
-                    region.constrain_equal(cell_of(a), cell_of(b));
+                    region.constrain_equal(cell_of(a)?, cell_of(b)?);
                 }
                 for &(cell, v) in &t.constants {
-                    region.constrain_constant(cell_of(cell), v)?;
+                    region.constrain_constant(cell_of(cell)?, v)?;
                 }
-                let mut publics: Vec<(Cell, usize)> = t.public.iter().map(|&(r, row)| (cell_of(r), row)).collect();
+                let mut publics: Vec<(Cell, usize)> =
+                    t.public.iter().map(|&(r, row)| Ok((cell_of(r)?, row))).collect::<Result<_, Error>>()?;
                 publics.extend(hash_cells);
                 Ok(publics)
             },

@@ -10,10 +10,11 @@ use super::ops::Cells;
 use super::trace::{g, lk, HashJob, Sel, Trace};
 use halo2_proofs::halo2curves::bn256::Fr;
 use veil_verifier::circuit::tables::{fr_i64, Family};
+use veil_verifier::circuit::COPY_SLOTS;
 use veil_verifier::poseidon::{native, PoseidonChip};
 
-/// Parallel packing lanes.
-const LANES: usize = 4;
+/// Parallel packing lanes (in the copyable lookup slots).
+pub(crate) const LANES: usize = COPY_SLOTS.len();
 
 /// Values packed per field element.
 pub(crate) fn per_element(bits: u32) -> usize {
@@ -80,8 +81,9 @@ pub(crate) fn commit_rows(t: &mut Trace, b: &Boundary, source: Option<&Cells>) -
             let mut acc = Fr::zero();
             for i in 0..per {
                 let (row, idx) = (start + i, chunk * per + i);
-                let cell = lk(2 * lane, row);
-                t.tag(lane, row, Family::Signed { bits: b.bits });
+                let slot = COPY_SLOTS[lane];
+                let cell = lk(2 * slot, row);
+                t.tag(slot, row, Family::Signed { bits: b.bits });
                 let v = if idx < b.values.len() {
                     match source {
                         Some(src) => t.copy_in(cell, src.cells[idx]),

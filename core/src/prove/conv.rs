@@ -13,7 +13,7 @@
 //! which costs rows in proportion to `|X| + |P| + |W|`, not to the number of multiply-accumulates.
 //! The accumulators are then requantized by division rows. `docs/soundness.md` gives the argument.
 
-use super::ops::{div_row, Cells, Term};
+use super::ops::{div_row, Cells, Numerator, Term};
 use super::trace::{g, h, CellRef, Phase2, Sel, Trace};
 use super::ProveError;
 use crate::quant::Requant;
@@ -185,8 +185,9 @@ pub(crate) fn conv(
         let s = requant.shift;
         let half = if s == 0 { 0 } else { 1i128 << (s - 1) };
         let term = Term { cell: Some(cell), value: acc, coeff: m as i128 };
-        let none = Term { cell: None, value: 0, coeff: 0 };
-        let (c, y) = div_row(t, [term, none], bias[o] as i128 * m as i128 + half, 1i128 << s, bits, name)?;
+        let n =
+            Numerator { first: Some(term), shared: &[], shared_coeff: 0, constant: bias[o] as i128 * m as i128 + half };
+        let (c, y) = div_row(t, n, 1i128 << s, bits, name)?;
         out.cells.push(c);
         out.values.push(y);
     }

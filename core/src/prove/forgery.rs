@@ -10,7 +10,7 @@ use halo2_proofs::arithmetic::Field;
 use halo2_proofs::dev::MockProver;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::HashMap;
-use veil_verifier::circuit::tables::{fr_i128, LIMB_BITS};
+use veil_verifier::circuit::tables::fr_i128;
 
 fn small(f: Fr) -> i128 {
     let b = f.to_bytes();
@@ -66,9 +66,8 @@ fn a_wrong_output_with_remainders_tuned_after_seeing_the_challenge_is_rejected()
     t.set(CellRef { col: Col::G(0), row: div_row }, fr_i128(p_new));
     t.lk[0][div_row] = fr_i128(q_new);
     t.lk[1][div_row] = fr_i128(q_new);
-    for j in 0..3usize {
-        t.lk[2 * j + 2][div_row] = fr_i128((r_new >> (j as u32 * LIMB_BITS)) & ((1 << LIMB_BITS) - 1));
-    }
+    let rbits = 128 - ((d - 1) as u128).leading_zeros();
+    super::ops::limbs(&mut t, div_row, r_new, rbits);
     let y_cell = CellRef { col: Col::Lk(1), row: div_row };
     let relu_in = t.copies.iter().find(|(a, b)| *b == y_cell && matches!(a.col, Col::Lk(_))).map(|&(a, _)| a);
     t.set(relu_in.expect("ReLU input"), fr_i128(q_new));

@@ -4,7 +4,7 @@
 use super::claim_rows::{claim_rows, ClaimSetup, ClaimWitness};
 use super::commit::{commit_rows, Boundary};
 use super::conv::{conv, ConvGeom};
-use super::ops::{add, max_groups, means, relu, sums, Cells};
+use super::ops::{add, max_groups, means, relu, sums, Cells, SHARED_TERMS};
 use super::trace::{g, Trace};
 use super::ProveError;
 use crate::ir::{Pool, ValueId};
@@ -245,17 +245,20 @@ fn pooled_means(
     fo: i32,
     bits: u32,
 ) -> Result<Cells, ProveError> {
-    let zero = t.zero();
     let longest = wins.iter().map(|w| w.0.len()).max().unwrap_or(0).max(1);
-    let groups: Vec<Vec<_>> = wins
-        .iter()
-        .map(|(idx, _)| {
-            let mut grp: Vec<_> = idx.iter().map(|&i| (x.cells[i], x.values[i])).collect();
+    let counts: Vec<i128> = wins.iter().map(|w| w.1 as i128).collect();
+    let windows = wins.iter().map(|(idx, _)| idx.iter().map(|&i| (x.cells[i], x.values[i])).collect::<Vec<_>>());
+    // Small windows are summed inside their division row; larger ones through running sums first.
+    if longest <= SHARED_TERMS {
+        return means(t, &windows.collect::<Vec<_>>(), &counts, fi, fo, bits);
+    }
+    let zero = t.zero();
+    let groups: Vec<Vec<_>> = windows
+        .map(|mut grp| {
             grp.resize(longest, (zero, 0));
             grp
         })
         .collect();
-    let totals = sums(t, &groups)?;
-    let counts: Vec<i128> = wins.iter().map(|w| w.1 as i128).collect();
+    let totals: Vec<Vec<_>> = sums(t, &groups)?.into_iter().map(|s| vec![s]).collect();
     means(t, &totals, &counts, fi, fo, bits)
 }

@@ -200,10 +200,18 @@ pub fn slice_circuit(
 }
 
 /// Rows of one node's circuit relations on their own (boundary commitments excluded); a final softmax,
-/// which the claim rows replace, costs about two rows per logit.
+/// which the claim rows replace, costs about two rows per logit, and a ReLU of a division's output (a
+/// convolution, linear layer, average pool or residual add in the same slice) rides on the division rows.
 pub fn node_rows(graph: &QuantizedGraph, node: &crate::quant::QNode) -> Result<usize, ProveError> {
+    let divides = |op: &QOp| {
+        matches!(
+            op,
+            QOp::Conv { .. } | QOp::Linear { .. } | QOp::Add | QOp::Sub | QOp::AveragePool(_) | QOp::GlobalAveragePool
+        )
+    };
     match &node.op {
         QOp::Softmax { .. } => Ok(2 * graph.value(node.output).shape.iter().product::<usize>() + 8),
+        QOp::Relu if graph.nodes.iter().any(|n| n.output == node.inputs[0] && divides(&n.op)) => Ok(0),
         _ => layout::node_rows(graph, node),
     }
 }
@@ -212,7 +220,7 @@ pub fn node_rows(graph: &QuantizedGraph, node: &crate::quant::QNode) -> Result<u
 pub fn commitment_rows(elements: usize, bits: u32) -> usize {
     let per = commit::per_element(bits);
     let chunks = elements.div_ceil(per);
-    chunks.div_ceil(4) * per + 1 + veil_verifier::poseidon::PoseidonChip::rows_for(chunks + 1)
+    chunks.div_ceil(commit::LANES) * per + 1 + veil_verifier::poseidon::PoseidonChip::rows_for(chunks + 1)
 }
 
 /// Rows halo2 reserves at the end of every circuit (blinding factors and the last-row marker), with margin.

@@ -3,7 +3,9 @@
 
 use super::trace::{g, lk, CellRef, Sel, Trace};
 use super::ProveError;
-use veil_verifier::circuit::tables::{fr_i128, Family, LIMB_BITS};
+use halo2_proofs::halo2curves::bn256::Fr;
+use veil_verifier::circuit::tables::{fr_i128, Family, MAX_LIMB_BITS};
+use veil_verifier::circuit::COPY_SLOTS;
 
 /// A tensor laid out in the trace: one canonical cell per element, with its integer value.
 #[derive(Clone, Debug, Default)]
@@ -29,33 +31,65 @@ pub(crate) struct Term {
     pub coeff: i128,
 }
 
-/// Emits `y = clamp_bits(⌊(Σ coeff·x + constant) / divisor⌋, bits)` and returns `y`'s cell and value.
-/// The quotient goes through the clamp table, the remainder through 12-bit limbs (and a second row bounding
-/// it by the divisor when the divisor is not a power of two).
+/// The numerator of a division row: `first.coeff·first + shared_coeff·(s_1 + … + s_k) + constant`, with the
+/// shared terms (at most [`SHARED_TERMS`]) in `g1..g5`.
+pub(crate) struct Numerator<'a> {
+    pub first: Option<Term>,
+    pub shared: &'a [Valued],
+    pub shared_coeff: i128,
+    pub constant: i128,
+}
+
+/// Terms a division row can sum under one coefficient (`g1..g5`).
+pub(crate) const SHARED_TERMS: usize = veil_verifier::circuit::G - 1;
+
+/// Emits `y = clamp_bits(⌊numerator / divisor⌋, bits)` and returns `y`'s cell and value.
+/// The quotient goes through the clamp table, the remainder through two limbs of at most
+/// [`MAX_LIMB_BITS`] bits (and a second row bounding it by the divisor when the divisor is not a power of
+/// two). Slot 3 of the row stays free: a ReLU of `y` goes there (see [`relu`]).
 pub(crate) fn div_row(
     t: &mut Trace,
-    terms: [Term; 2],
-    constant: i128,
+    n: Numerator<'_>,
     divisor: i128,
     bits: u32,
     what: &str,
 ) -> Result<(CellRef, i64), ProveError> {
     let rbits = 128 - ((divisor - 1).max(0) as u128).leading_zeros();
-    if divisor <= 0 || rbits > 3 * LIMB_BITS {
-        return Err(ProveError::Unsupported(format!("{what}: divisor {divisor} needs more than 36 remainder bits")));
+    if divisor <= 0 || rbits > 2 * MAX_LIMB_BITS {
+        return Err(ProveError::Unsupported(format!(
+            "{what}: divisor {divisor} needs more than {} remainder bits",
+            2 * MAX_LIMB_BITS
+        )));
     }
+    if n.shared.len() > SHARED_TERMS {
+        return Err(ProveError::Unsupported(format!("{what}: more than {SHARED_TERMS} terms in one division")));
+    }
+    // Unused shared cells are tied to zero whenever their coefficient is live.
+    let zero = (n.shared_coeff != 0).then(|| t.zero());
     let pow2 = divisor & (divisor - 1) == 0;
     let row = t.alloc(if pow2 { 1 } else { 2 });
     t.enable(Sel::Div, row);
-    let mut num = constant;
-    for (i, term) in terms.iter().enumerate() {
+    let mut num = n.constant;
+    if let Some(term) = &n.first {
         if let Some(cell) = term.cell {
-            t.copy_in(g(i, row), cell);
-            t.f[i][row] = fr_i128(term.coeff);
+            t.copy_in(g(0, row), cell);
+            t.f[0][row] = fr_i128(term.coeff);
             num += term.coeff * term.value as i128;
         }
     }
-    t.f[2][row] = fr_i128(constant);
+    if let Some(zero) = zero {
+        t.f[1][row] = fr_i128(n.shared_coeff);
+        for i in 0..SHARED_TERMS {
+            match n.shared.get(i) {
+                Some(&(cell, v)) => {
+                    t.copy_in(g(1 + i, row), cell);
+                    num += n.shared_coeff * v as i128;
+                }
+                None => t.copy_in(g(1 + i, row), zero),
+            }
+        }
+    }
+    t.f[2][row] = fr_i128(n.constant);
     t.f[3][row] = fr_i128(divisor);
     let q = num.div_euclid(divisor);
     let r = num - q * divisor;
@@ -72,36 +106,60 @@ pub(crate) fn div_row(
     if !pow2 {
         t.enable(Sel::Bound, row);
         let gap = (1i128 << rbits) - divisor;
-        t.f[4][row] = fr_i128(gap);
+        t.f[2][row + 1] = fr_i128(gap);
         limbs(t, row + 1, r + gap, rbits);
     }
+    t.relu_slots.insert(lk(1, row), row);
     Ok((lk(1, row), y))
 }
 
-/// Writes `value` (known to fit `bits ≤ 36` bits) as 12-bit limbs into slots 1..3 of `row`, tagging each
-/// limb's range so the limbs together prove `0 ≤ value < 2^bits`.
+/// The limb width used while it suffices.
+const SMALL_LIMB_BITS: u32 = 12;
+
+/// Writes `value` (known to fit `bits` bits) as limbs into the slots from 1 on of `row`: two
+/// limbs of at most [`MAX_LIMB_BITS`] bits when `bits ≤ 2·MAX_LIMB_BITS`, else three. Sets the limb bases
+/// `f5` and `f4` the remainder gates weigh them with, and tags each limb's range, so the limbs together prove
+/// `0 ≤ value < 2^bits`.
 pub(crate) fn limbs(t: &mut Trace, row: usize, value: i128, bits: u32) {
-    for j in 0..3 {
-        let lo = j * LIMB_BITS;
-        let width = bits.saturating_sub(lo).min(LIMB_BITS);
-        let limb = if width == 0 { 0 } else { (value >> lo) & ((1 << width) - 1) };
+    let n = if bits <= 2 * MAX_LIMB_BITS { 2 } else { 3 };
+    // 12-bit limbs while they suffice keep small circuits' tables small; wider remainders split evenly.
+    let width = if bits <= n * SMALL_LIMB_BITS { SMALL_LIMB_BITS } else { bits.div_ceil(n) };
+    t.f[5][row] = Fr::from(1u64 << width);
+    if n == 3 {
+        t.f[4][row] = Fr::from(1u64 << (2 * width));
+    }
+    for j in 0..n {
+        let lo = j * width;
+        let w = bits.saturating_sub(lo).min(width);
+        let limb = if w == 0 { 0 } else { (value >> lo) & ((1 << w) - 1) };
         t.set(lk(2 * j as usize + 2, row), fr_i128(limb));
-        t.tag(j as usize + 1, row, Family::Range { bits: width });
+        t.tag(j as usize + 1, row, Family::Range { bits: w });
     }
 }
 
-/// `max(x, 0)` element-wise, four per row.
+/// `max(x, 0)` element-wise. An element that is the output of a division row goes into that row's free slot 3;
+/// the rest go two per row (slots 0 and 3).
 pub(crate) fn relu(t: &mut Trace, x: &Cells, bits: u32) -> Cells {
-    let mut out = Cells::default();
-    for (chunk, idx) in x.cells.chunks(4).zip((0..x.len()).step_by(4)) {
+    let mut out = Cells { cells: x.cells.clone(), values: x.values.iter().map(|&v| v.max(0)).collect() };
+    let mut rest = Vec::new();
+    for (i, (&cell, &v)) in x.cells.iter().zip(&out.values).enumerate() {
+        match t.relu_slots.remove(&cell) {
+            Some(row) => {
+                t.copy_in(lk(6, row), cell);
+                t.set_i(lk(7, row), v);
+                t.tag(3, row, Family::Relu { bits });
+                out.cells[i] = lk(7, row);
+            }
+            None => rest.push(i),
+        }
+    }
+    for chunk in rest.chunks(COPY_SLOTS.len()) {
         let row = t.alloc(1);
-        for (j, &cell) in chunk.iter().enumerate() {
-            let v = x.values[idx + j].max(0);
-            t.copy_in(lk(2 * j, row), cell);
-            t.set_i(lk(2 * j + 1, row), v);
+        for (&j, &i) in COPY_SLOTS.iter().zip(chunk) {
+            t.copy_in(lk(2 * j, row), x.cells[i]);
+            t.set_i(lk(2 * j + 1, row), out.values[i]);
             t.tag(j, row, Family::Relu { bits });
-            out.cells.push(lk(2 * j + 1, row));
-            out.values.push(v);
+            out.cells[i] = lk(2 * j + 1, row);
         }
     }
     out
@@ -116,13 +174,13 @@ pub(crate) fn max_pairs(t: &mut Trace, pairs: &[(Valued, Valued)], bits: u32) ->
     for chunk in pairs.chunks(2) {
         let row = t.alloc(1);
         t.enable(Sel::Max, row);
-        for (l, &((a, av), (b, bv))) in chunk.iter().enumerate() {
+        for (l, (&j, &((a, av), (b, bv)))) in COPY_SLOTS.iter().zip(chunk).enumerate() {
             t.copy_in(g(3 * l, row), a);
             t.copy_in(g(3 * l + 1, row), b);
             let (d, m) = (av - bv, av.max(bv));
-            t.set_i(lk(2 * l, row), d);
-            t.set_i(lk(2 * l + 1, row), d.max(0));
-            t.tag(l, row, Family::Relu { bits: bits + 1 });
+            t.set_i(lk(2 * j, row), d);
+            t.set_i(lk(2 * j + 1, row), d.max(0));
+            t.tag(j, row, Family::Relu { bits: bits + 1 });
             t.set_i(g(3 * l + 2, row), m);
             out.push((g(3 * l + 2, row), m));
         }
@@ -179,22 +237,22 @@ pub(crate) fn sums(t: &mut Trace, groups: &[Vec<(CellRef, i64)>]) -> Result<Vec<
 }
 
 /// `clamp(round_div(sum · 2^(fo−fi), count))` (or `round_div(sum, count · 2^(fi−fo))`): the reference's
-/// `mean_rescaled`, as one division row per sum.
+/// `mean_rescaled`, as one division row per group. A group is its values (at most [`SHARED_TERMS`]) or one
+/// running-sum cell.
 pub(crate) fn means(
     t: &mut Trace,
-    sums: &[(CellRef, i64)],
+    groups: &[Vec<Valued>],
     counts: &[i128],
     fi: i32,
     fo: i32,
     bits: u32,
 ) -> Result<Cells, ProveError> {
     let mut out = Cells::default();
-    for (&(cell, v), &count) in sums.iter().zip(counts) {
+    for (group, &count) in groups.iter().zip(counts) {
         // round_div(n, d) = ⌊(2n + d) / 2d⌋.
         let (coeff, d) = if fo >= fi { (2i128 << (fo - fi) as u32, count) } else { (2, count << (fi - fo) as u32) };
-        let term = Term { cell: Some(cell), value: v, coeff };
-        let none = Term { cell: None, value: 0, coeff: 0 };
-        let (c, y) = div_row(t, [term, none], d, 2 * d, bits, "average")?;
+        let n = Numerator { first: None, shared: group, shared_coeff: coeff, constant: d };
+        let (c, y) = div_row(t, n, 2 * d, bits, "average")?;
         out.cells.push(c);
         out.values.push(y);
     }
@@ -219,8 +277,10 @@ pub(crate) fn add(
     let mut out = Cells::default();
     for i in 0..a.0.len() {
         let ta = Term { cell: Some(a.0.cells[i]), value: a.0.values[i], coeff: up << (common - a.1) as u32 };
-        let tb = Term { cell: Some(b.0.cells[i]), value: b.0.values[i], coeff: sign * (up << (common - b.1) as u32) };
-        let (c, y) = div_row(t, [ta, tb], constant, divisor, bits, "residual add")?;
+        let tb = [(b.0.cells[i], b.0.values[i])];
+        let n =
+            Numerator { first: Some(ta), shared: &tb, shared_coeff: sign * (up << (common - b.1) as u32), constant };
+        let (c, y) = div_row(t, n, divisor, bits, "residual add")?;
         out.cells.push(c);
         out.values.push(y);
     }

@@ -93,6 +93,8 @@ pub(crate) struct Trace {
     pub exp_tables: Vec<Vec<i64>>,
     /// Poseidon hashes to lay out: `(first row, domain, inputs, output cell)`.
     pub hashes: Vec<HashJob>,
+    /// Division outputs whose row still has slot 3 free for their ReLU: output cell → row.
+    pub relu_slots: std::collections::HashMap<CellRef, usize>,
     zero: Option<CellRef>,
 }
 

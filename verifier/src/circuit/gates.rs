@@ -1,8 +1,8 @@
 //! The custom gates. Each is named so `MockProver` failures point at the relation that broke.
 
-use super::{Selectors, SliceConfig, G, H};
+use super::{Selectors, SliceConfig, COPY_SLOTS, G, H, LK, SLOT_X, SLOT_Y};
 use halo2_proofs::halo2curves::bn256::Fr;
-use halo2_proofs::plonk::{ConstraintSystem, Expression};
+use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, VirtualCells};
 use halo2_proofs::poly::Rotation;
 
 /// Allocates the selectors.
@@ -31,6 +31,24 @@ pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>) -> Selectors {
         verdict_age: s(),
         verdict_kind: s(),
     }
+}
+
+/// A remainder in limbs (the `x` operands of slots 1, 2 and 3), `x1 + base·x2 + base2·x3`, with `base = f5`
+/// and `base2 = f4` fixed per row (`base2 = 0` when slot 3 holds a fused ReLU rather than a third limb).
+fn remainder(
+    m: &mut VirtualCells<'_, Fr>,
+    lk: [Column<Advice>; LK],
+    f: [Column<Fixed>; super::F],
+    rot: Rotation,
+) -> Expression<Fr> {
+    m.query_advice(lk[SLOT_X[1]], rot)
+        + m.query_advice(lk[SLOT_X[2]], rot) * m.query_fixed(f[5], rot)
+        + m.query_advice(lk[SLOT_X[3]], rot) * m.query_fixed(f[4], rot)
+}
+
+/// Slot `j`'s `y` operand column (slots 0 and 3 have one).
+fn slot_y(lk: [Column<Advice>; LK], j: usize) -> Column<Advice> {
+    lk[SLOT_Y[j].unwrap_or(SLOT_X[j])]
 }
 
 fn constant(v: u64) -> Expression<Fr> {
@@ -119,23 +137,20 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
             })
             .to_vec()
     });
-    let remainder = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>, rot: Rotation| {
-        m.query_advice(lk[2], rot)
-            + m.query_advice(lk[4], rot) * constant(1 << 12)
-            + m.query_advice(lk[6], rot) * constant(1 << 24)
-    };
+    let remainder = |m: &mut VirtualCells<'_, Fr>, rot: Rotation| remainder(m, lk, f, rot);
     meta.create_gate("div", |m| {
         let q = m.query_selector(s.div);
         let cur = Rotation::cur();
+        let shared = (2..G).fold(m.query_advice(g[1], cur), |acc, i| acc + m.query_advice(g[i], cur));
         let num = m.query_advice(g[0], cur) * m.query_fixed(f[0], cur)
-            + m.query_advice(g[1], cur) * m.query_fixed(f[1], cur)
+            + shared * m.query_fixed(f[1], cur)
             + m.query_fixed(f[2], cur);
         let quotient = m.query_advice(lk[0], cur) * m.query_fixed(f[3], cur);
         vec![q * (num - quotient - remainder(m, cur))]
     });
     meta.create_gate("bound", |m| {
         let q = m.query_selector(s.bound);
-        let gap = m.query_fixed(f[4], Rotation::cur());
+        let gap = m.query_fixed(f[2], Rotation::next());
         vec![q * (remainder(m, Rotation::next()) - remainder(m, Rotation::cur()) - gap)]
     });
     meta.create_gate("sum", |m| {
@@ -159,15 +174,16 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
     meta.create_gate("max", |m| {
         let q = m.query_selector(s.max);
         let cur = Rotation::cur();
-        [0usize, 1]
+        COPY_SLOTS
             .into_iter()
-            .flat_map(|l| {
+            .enumerate()
+            .flat_map(|(l, j)| {
                 let (a, b, out) = (
                     m.query_advice(g[3 * l], cur),
                     m.query_advice(g[3 * l + 1], cur),
                     m.query_advice(g[3 * l + 2], cur),
                 );
-                let (d, e) = (m.query_advice(lk[2 * l], cur), m.query_advice(lk[2 * l + 1], cur));
+                let (d, e) = (m.query_advice(lk[SLOT_X[j]], cur), m.query_advice(slot_y(lk, j), cur));
                 [q.clone() * (d - (a - b.clone())), q.clone() * (out - b - e)]
             })
             .collect::<Vec<_>>()
@@ -175,11 +191,13 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
     meta.create_gate("pack", |m| {
         let q = m.query_selector(s.pack);
         let (base, offset) = (m.query_fixed(f[4], Rotation::next()), m.query_fixed(f[5], Rotation::next()));
-        (0..4)
-            .map(|l| {
+        COPY_SLOTS
+            .into_iter()
+            .enumerate()
+            .map(|(l, j)| {
                 let next = m.query_advice(g[l], Rotation::next());
                 let cur = m.query_advice(g[l], Rotation::cur());
-                let v = m.query_advice(lk[2 * l], Rotation::next());
+                let v = m.query_advice(lk[SLOT_X[j]], Rotation::next());
                 q.clone() * (next - cur * base.clone() - v - offset.clone())
             })
             .collect::<Vec<_>>()
@@ -187,9 +205,11 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
     meta.create_gate("pack_start", |m| {
         let q = m.query_selector(s.pack_start);
         let offset = m.query_fixed(f[5], Rotation::cur());
-        (0..4)
-            .map(|l| {
-                let v = m.query_advice(lk[2 * l], Rotation::cur());
+        COPY_SLOTS
+            .into_iter()
+            .enumerate()
+            .map(|(l, j)| {
+                let v = m.query_advice(lk[SLOT_X[j]], Rotation::cur());
                 q.clone() * (m.query_advice(g[l], Rotation::cur()) - v - offset.clone())
             })
             .collect::<Vec<_>>()
@@ -251,7 +271,7 @@ fn claim_gates(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
     meta.create_gate("claim", |m| row(m, false));
     meta.create_gate("claim_start", |m| row(m, true));
     // Row 1 of the verdict: g0 = A, g1 = S, g2 = threshold T (quarter years), g3 = the age bit b, and
-    // V = b·D + (1 − b)·(−D − 1) ≥ 0 as three 12-bit limbs in lk2, lk4, lk6, where D = A − T·S.
+    // V = b·D + (1 − b)·(−D − 1) ≥ 0 as limbs in lk2, lk4, lk6 (see `remainder`), where D = A − T·S.
     meta.create_gate("verdict_age", |m| {
         let cur = Rotation::cur();
         let q = m.query_selector(s.verdict_age);
@@ -262,9 +282,7 @@ fn claim_gates(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
             m.query_advice(g[3], cur),
         );
         let d = a - t * sum;
-        let v = m.query_advice(lk[2], cur)
-            + m.query_advice(lk[4], cur) * constant(1 << 12)
-            + m.query_advice(lk[6], cur) * constant(1 << 24);
+        let v = remainder(m, lk, f, cur);
         let signed = b.clone() * d.clone() + (constant(1) - b.clone()) * (Expression::Constant(-Fr::one()) - d);
         vec![q.clone() * b.clone() * (b - constant(1)), q * (v - signed)]
     });

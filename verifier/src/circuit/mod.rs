@@ -5,7 +5,8 @@
 //! slice's verifying key from bytes without knowing the model: `configure` takes no parameters.
 //! The prover's row layout lives in `veil-core`; `docs/soundness.md` argues why each gate is sound.
 //!
-//! Columns: 8 phase-1 lookup operands `lk` in 4 slots `(tag[j], lk[2j], lk[2j+1])`; 6 phase-1 advice `g`;
+//! Columns: 6 phase-1 lookup operands `lk` in 4 slots: `(tag[j], x, y)` for slots 0 and 3, `(tag[j], x)` for
+//! slots 1 and 2 (range limbs; see [`SLOT_X`], [`SLOT_Y`]); 6 phase-1 advice `g`;
 //! 6 phase-2 advice `h` (they hold values that depend on the challenges `z` and `α`, drawn after phase 1);
 //! 6 fixed `f`; one instance column. Gates have degree at most 4.
 
@@ -23,6 +24,26 @@ use halo2_proofs::plonk::{
 
 /// Lookup slots per row.
 pub const SLOTS: usize = 4;
+/// Lookup operand columns.
+pub const LK: usize = 6;
+/// The `lk` column holding slot `j`'s `x` operand.
+pub const SLOT_X: [usize; SLOTS] = [0, 2, 3, 4];
+/// The `lk` column holding slot `j`'s `y` operand; slots 1 and 2 look up `(tag, x)` only.
+pub const SLOT_Y: [Option<usize>; SLOTS] = [Some(1), None, None, Some(5)];
+/// Slots whose operands take part in copy constraints (the others hold range limbs only).
+pub const COPY_SLOTS: [usize; 2] = [0, 3];
+
+/// The `lk` column of logical operand `i` (`2j` = slot `j`'s `x`, `2j + 1` its `y`), if the slot has it.
+pub fn lk_index(i: usize) -> Option<usize> {
+    let j = i / 2;
+    if j >= SLOTS {
+        None
+    } else if i % 2 == 0 {
+        Some(SLOT_X[j])
+    } else {
+        SLOT_Y[j]
+    }
+}
 /// Phase-1 general advice columns.
 pub const G: usize = 6;
 /// Phase-2 advice columns.
@@ -53,19 +74,20 @@ pub struct Selectors {
     pub dot: Selector,
     /// `h[2] = h[0]·h[1]`, `h[5] = h[3]·h[4]`.
     pub dot_start: Selector,
-    /// `g0·f0 + g1·f1 + f2 = lk0·f3 + r`, `r = lk2 + 2^12·lk4 + 2^24·lk6` (a rounded division).
+    /// `g0·f0 + (g1 + … + g5)·f1 + f2 = x0·f3 + r`, `r = x1 + f5·x2 + f4·x3` (a rounded division; the limbs
+    /// `x1..x3` are range-checked).
     pub div: Selector,
-    /// `r(next) = r + f4`: the remainder's upper bound for a divisor that is not a power of two.
+    /// `r(next) = r + f2(next)`: the remainder's upper bound for a divisor that is not a power of two.
     pub bound: Selector,
     /// `g[2l+1]' = g[2l+1] + g[2l]'` in three lanes (running sums).
     pub sum: Selector,
     /// `g[2l+1] = g[2l]`.
     pub sum_start: Selector,
-    /// `lk0 = g0 − g1`, `g2 = g1 + lk1` and `lk2 = g3 − g4`, `g5 = g4 + lk3` (maxima through a ReLU lookup).
+    /// `x0 = g0 − g1`, `g2 = g1 + y0` and `x3 = g3 − g4`, `g5 = g4 + y3` (maxima through ReLU lookups in slots 0, 3).
     pub max: Selector,
-    /// `g[l]' = g[l]·f4' + lk[2l]' + f5'` in four lanes (packing values into field elements).
+    /// `g[l]' = g[l]·f4' + x' + f5'` in two lanes, `x` from slots 0 and 3 (packing values into field elements).
     pub pack: Selector,
-    /// `g[l] = lk[2l] + f5`.
+    /// `g[l] = x + f5`.
     pub pack_start: Selector,
     /// Per-logit claim row (argmax bookkeeping and the age sums), referring to the previous row.
     pub claim: Selector,
@@ -81,7 +103,7 @@ pub struct Selectors {
 #[derive(Clone, Debug)]
 pub struct SliceConfig {
     /// Lookup operands (phase 1).
-    pub lk: [Column<Advice>; 2 * SLOTS],
+    pub lk: [Column<Advice>; LK],
     /// Lookup family tags.
     pub tag: [Column<Fixed>; SLOTS],
     /// General phase-1 advice.
@@ -108,7 +130,8 @@ pub struct SliceConfig {
 
 /// Creates every column, gate and lookup of the slice circuit.
 pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
-    let lk = [(); 2 * SLOTS].map(|_| meta.advice_column_in(FirstPhase));
+    meta.set_minimum_degree(5);
+    let lk = [(); LK].map(|_| meta.advice_column_in(FirstPhase));
     let g = [(); G].map(|_| meta.advice_column_in(FirstPhase));
     let z = meta.challenge_usable_after(FirstPhase);
     let alpha = meta.challenge_usable_after(FirstPhase);
@@ -119,18 +142,22 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
     meta.enable_constant(constants);
     let instance = meta.instance_column();
     meta.enable_equality(instance);
-    for c in lk.iter().chain(&g).chain(&h) {
-        meta.enable_equality(*c);
+    let copied = COPY_SLOTS.iter().flat_map(|&j| [Some(SLOT_X[j]), SLOT_Y[j]]).flatten().map(|i| lk[i]);
+    for c in copied.chain(g).chain(h) {
+        meta.enable_equality(c);
     }
     let table = [meta.lookup_table_column(), meta.lookup_table_column(), meta.lookup_table_column()];
     for j in 0..SLOTS {
         meta.lookup("table", |m| {
             use halo2_proofs::poly::Rotation;
-            vec![
+            let mut operands = vec![
                 (m.query_fixed(tag[j], Rotation::cur()), table[0]),
-                (m.query_advice(lk[2 * j], Rotation::cur()), table[1]),
-                (m.query_advice(lk[2 * j + 1], Rotation::cur()), table[2]),
-            ]
+                (m.query_advice(lk[SLOT_X[j]], Rotation::cur()), table[1]),
+            ];
+            if let Some(y) = SLOT_Y[j] {
+                operands.push((m.query_advice(lk[y], Rotation::cur()), table[2]));
+            }
+            operands
         });
     }
     let s = gates::selectors(meta);

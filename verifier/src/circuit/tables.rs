@@ -6,13 +6,14 @@
 
 use halo2_proofs::halo2curves::bn256::Fr;
 
-/// Bits of one range-check limb.
-pub const LIMB_BITS: u32 = 12;
+/// The widest range-check limb: a remainder of `b` bits is split into `⌈b / MAX_LIMB_BITS⌉` limbs of equal
+/// width, so its tables stay within `2^MAX_LIMB_BITS` rows.
+pub const MAX_LIMB_BITS: u32 = 15;
 
 /// A family of table rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Family {
-    /// `x ∈ [0, 2^bits)`, `y = 0` (`bits ≤ LIMB_BITS`; `bits = 0` admits only zero).
+    /// `x ∈ [0, 2^bits)`, `y = 0` (`bits ≤ MAX_LIMB_BITS`; `bits = 0` admits only zero).
     Range {
         /// Width.
         bits: u32,
