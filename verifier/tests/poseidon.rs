@@ -81,6 +81,8 @@ enum Tamper {
 }
 
 const OFFSET: usize = 3;
+/// Rows per permutation: 8 full rounds, 57 partial rounds two per row, and the output row.
+const PERMUTATION_ROWS: usize = 38;
 
 #[derive(Clone, Debug)]
 struct HashCircuit {
@@ -113,10 +115,11 @@ impl Circuit<Fr> for HashCircuit {
         let state = [(); 3].map(|_| meta.advice_column());
         let aux = [(); 3].map(|_| meta.advice_column());
         let rc = [(); 3].map(|_| meta.fixed_column());
+        let rc2 = [(); 3].map(|_| meta.fixed_column());
         let out = meta.instance_column();
         meta.enable_equality(input);
         meta.enable_equality(out);
-        let poseidon = PoseidonChip::configure(meta, state, aux, rc);
+        let poseidon = PoseidonChip::configure(meta, state, aux, rc, rc2);
         TestConfig { input, state, aux, rc, out, poseidon }
     }
 
@@ -154,7 +157,7 @@ impl Circuit<Fr> for HashCircuit {
                         let mut forged = cells.clone();
                         forged.push((region.assign_advice(config.input, n, Value::known(d)).cell(), Value::known(d)));
                         out = chip.hash(&mut region, OFFSET, self.domain, &forged)?.0;
-                        region.assign_fixed(config.rc[2], OFFSET + 66 * (n / 2), Fr::ONE);
+                        region.assign_fixed(config.rc[2], OFFSET + PERMUTATION_ROWS * (n / 2), Fr::ONE);
                     }
                     _ => {}
                 }
@@ -204,11 +207,11 @@ fn degree_and_rows() {
     HashCircuit::configure(&mut cs);
     println!("constraint system degree = {}", cs.degree());
     assert!(cs.degree() <= 4, "degree {}", cs.degree());
-    assert_eq!(PoseidonChip::rows_for(0), 67);
-    assert_eq!(PoseidonChip::rows_for(1), 67);
-    assert_eq!(PoseidonChip::rows_for(2), 67);
-    assert_eq!(PoseidonChip::rows_for(3), 133);
-    assert_eq!(PoseidonChip::rows_for(40), 66 * 20 + 1);
+    assert_eq!(PoseidonChip::rows_for(0), PERMUTATION_ROWS + 1);
+    assert_eq!(PoseidonChip::rows_for(1), PERMUTATION_ROWS + 1);
+    assert_eq!(PoseidonChip::rows_for(2), PERMUTATION_ROWS + 1);
+    assert_eq!(PoseidonChip::rows_for(3), 2 * PERMUTATION_ROWS + 1);
+    assert_eq!(PoseidonChip::rows_for(40), PERMUTATION_ROWS * 20 + 1);
 }
 
 #[test]
@@ -242,26 +245,32 @@ fn tampered_witness_fails() {
         Tamper::State { row: 0, col: 0 },
         Tamper::State { row: 0, col: 1 },
         Tamper::State { row: 0, col: 2 },
-        // Inside full rounds, a partial round, and at the second absorb row.
+        // Inside full rounds, a double partial round, the single partial round, at the second absorb row and
+        // in the second permutation.
         Tamper::State { row: 2, col: 0 },
-        Tamper::State { row: 30, col: 2 },
-        Tamper::State { row: 66, col: 1 },
-        Tamper::State { row: 100, col: 0 },
-        // Squares in a full and a partial round.
+        Tamper::State { row: 20, col: 2 },
+        Tamper::State { row: 33, col: 1 },
+        Tamper::State { row: PERMUTATION_ROWS, col: 1 },
+        Tamper::State { row: PERMUTATION_ROWS + 20, col: 0 },
+        // Witnesses: squares in a full round; both squares and the middle state of a double partial round; the
+        // square of the single partial round.
         Tamper::Aux { row: 1, col: 2 },
-        Tamper::Aux { row: 30, col: 0 },
+        Tamper::Aux { row: 20, col: 0 },
+        Tamper::Aux { row: 20, col: 1 },
+        Tamper::Aux { row: 20, col: 2 },
+        Tamper::Aux { row: 33, col: 0 },
         // Absorbed input copies, and the padding lane of the last absorb row (must stay zero).
         Tamper::Aux { row: 0, col: 1 },
-        Tamper::Aux { row: 66, col: 1 },
-        Tamper::Aux { row: 66, col: 2 },
+        Tamper::Aux { row: PERMUTATION_ROWS, col: 1 },
+        Tamper::Aux { row: PERMUTATION_ROWS, col: 2 },
         // The input cell outside the chip no longer matches its absorbed copy.
         Tamper::Input(2),
     ];
     for tamper in cases {
         assert!(run(&circuit(2, &inputs, Some(tamper)), expected).is_err(), "{tamper:?} was accepted");
     }
-    // Sanity: tampering a cell no gate reads (aux[1] in a partial round) changes nothing.
-    assert!(run(&circuit(2, &inputs, Some(Tamper::Aux { row: 30, col: 1 })), expected).is_ok());
+    // Sanity: tampering a cell no gate reads (aux[1] in the single partial round, row 33) changes nothing.
+    assert!(run(&circuit(2, &inputs, Some(Tamper::Aux { row: 33, col: 1 })), expected).is_ok());
 }
 
 /// The verification failures of a circuit, formatted.

@@ -124,7 +124,7 @@ pub struct SliceConfig {
     pub alpha: Challenge,
     /// Gate selectors.
     pub s: Selectors,
-    /// The Poseidon chip, on `g[0..3]` (state), `g[3..6]` (squares) and `f[0..3]` (round constants).
+    /// The Poseidon chip, on `g[0..3]` (state), `g[3..6]` (witnesses) and `f` (round constants).
     pub poseidon: PoseidonConfig,
 }
 
@@ -161,7 +161,8 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
         });
     }
     let s = gates::selectors(meta);
-    let poseidon = PoseidonChip::configure(meta, [g[0], g[1], g[2]], [g[3], g[4], g[5]], [f[0], f[1], f[2]]);
+    let poseidon =
+        PoseidonChip::configure(meta, [g[0], g[1], g[2]], [g[3], g[4], g[5]], [f[0], f[1], f[2]], [f[3], f[4], f[5]]);
     let mut config = SliceConfig { lk, tag, g, h, f, constants, instance, table, z, alpha, s, poseidon };
     gates::create(meta, &mut config);
     config

@@ -3,19 +3,23 @@
 //!
 //! # Layout
 //!
-//! One row per round. Columns: `state[0..3]` hold the state entering the row's round, `aux[0..3]` hold
-//! squares, `rc[0..3]` (fixed) hold the round constants. With `x_j = s_j + rc_j`, a round row constrains
-//! `aux_j = x_j^2` (degree 2) and the next row's state to `MDS · (aux_j^2 · x_j)` (degree 3), so x^5 never
-//! needs a degree-5 term. A partial round only sends lane 0 through the S-box (`aux[1..3]` are unused there).
+//! One row per full round, one row per two partial rounds. Columns: `state[0..3]` hold the state entering the
+//! row, `aux[0..3]` hold witnesses, `rc[0..3]` and `rc2[0..3]` (fixed) hold round constants. With
+//! `x_j = s_j + rc_j`, a full-round row constrains `aux_j = x_j^2` (degree 2) and the next row's state to
+//! `MDS · (aux_j^2 · x_j)` (degree 3), so x^5 never needs a degree-5 term. A partial round only sends lane 0
+//! through the S-box: a double partial-round row holds round A's square in `aux0`, the lane 0 of the state
+//! between the rounds in `aux1` (`u = MDS · (aux0^2 · x_0, x_1, x_2)`, degree 3), and round B's square of
+//! `u_0 + rc2_0` in `aux2`; the next row's state is round B applied to `u` with constants `rc2` (degree 3).
+//! The odd last partial round has a row of its own.
 //!
-//! For `n` inputs, with `p = max(1, ceil(n / 2))` permutations, `hash` uses `66 p + 1` rows from `offset`:
+//! For `n` inputs, with `p = max(1, ceil(n / 2))` permutations, `hash` uses `38 p + 1` rows from `offset`:
 //!
 //! ```text
 //! offset              init + absorb: state = [domain, 0, 0] (domain in rc[0]); aux[1..3] = inputs 0, 1
-//! offset + 1 ..= 65   rounds 0..65 of permutation 0
-//! offset + 66         output of permutation 0; absorb inputs 2, 3 (if p > 1)
-//! ...                 (66 rows per further permutation)
-//! offset + 66 p       output of the last permutation; the hash is its state[1]
+//! offset + 1 ..= 37   the rounds of permutation 0 (4 full, 28 double partial, 1 partial, 4 full)
+//! offset + 38         output of permutation 0; absorb inputs 2, 3 (if p > 1)
+//! ...                 (38 rows per further permutation)
+//! offset + 38 p       output of the last permutation; the hash is its state[1]
 //! ```
 //!
 //! An absorb row constrains the next row's state to `[s0, s1 + aux1, s2 + aux2]`. Input cells are
@@ -32,10 +36,9 @@ use halo2_proofs::{
 
 use super::native::{self, sbox, FULL_ROUNDS, PARTIAL_ROUNDS, RATE, WIDTH};
 
-/// Rounds per permutation.
-const ROUNDS: usize = FULL_ROUNDS + PARTIAL_ROUNDS;
-/// Rows per permutation: its rounds plus the row holding its output (which is also the next absorb row).
-const ROWS_PER_PERMUTATION: usize = ROUNDS + 1;
+/// Rows per permutation: its full rounds, its partial rounds two per row, plus the row holding its output
+/// (which is also the next absorb row).
+const ROWS_PER_PERMUTATION: usize = FULL_ROUNDS + PARTIAL_ROUNDS.div_ceil(2) + 1;
 /// Round indices of the partial rounds (the full rounds are split around them).
 const PARTIAL: std::ops::Range<usize> = FULL_ROUNDS / 2..FULL_ROUNDS / 2 + PARTIAL_ROUNDS;
 
@@ -45,10 +48,12 @@ pub struct PoseidonConfig {
     state: [Column<Advice>; WIDTH],
     aux: [Column<Advice>; WIDTH],
     rc: [Column<Fixed>; WIDTH],
+    rc2: [Column<Fixed>; WIDTH],
     q_init: Selector,
     q_absorb: Selector,
     q_full: Selector,
     q_partial: Selector,
+    q_partial2: Selector,
 }
 
 /// Assigns the Poseidon sponge into a caller-owned region; see the [module documentation](self) for the layout.
@@ -76,18 +81,20 @@ fn cur_advice(m: &mut VirtualCells<'_, Fr>, cols: [Column<Advice>; WIDTH]) -> [E
 }
 
 impl PoseidonChip {
-    /// Creates four gates (`poseidon init`, `poseidon absorb`, `poseidon full round`, `poseidon partial round`,
-    /// each of degree at most 4 with its selector) on the given columns, and four simple selectors.
+    /// Creates five gates (`poseidon init`, `poseidon absorb`, `poseidon full round`, `poseidon partial round`,
+    /// `poseidon double partial round`, each of degree at most 4 with its selector) on the given columns, and
+    /// five simple selectors.
     ///
     /// The advice columns must be in the phase in which [`PoseidonChip::hash`] assigns them (the first phase in
     /// Veil's circuits). Side effect: enables equality on `aux[1]`, `aux[2]` (inputs are copied there) and
-    /// `state[1]` (the output cell lives there); enabling it again elsewhere is harmless. The chip owns all nine
+    /// `state[1]` (the output cell lives there); enabling it again elsewhere is harmless. The chip owns all twelve
     /// columns in the rows a hash uses, so the caller must not place anything else in those rows of these columns.
     pub fn configure(
         meta: &mut ConstraintSystem<Fr>,
         state: [Column<Advice>; WIDTH],
         aux: [Column<Advice>; WIDTH],
         rc: [Column<Fixed>; WIDTH],
+        rc2: [Column<Fixed>; WIDTH],
     ) -> PoseidonConfig {
         meta.enable_equality(state[1]);
         meta.enable_equality(aux[1]);
@@ -96,6 +103,7 @@ impl PoseidonChip {
         let q_absorb = meta.selector();
         let q_full = meta.selector();
         let q_partial = meta.selector();
+        let q_partial2 = meta.selector();
         let mds = native::constants().mds;
 
         meta.create_gate("poseidon init", |m| {
@@ -167,7 +175,33 @@ impl PoseidonChip {
             out
         });
 
-        PoseidonConfig { state, aux, rc, q_init, q_absorb, q_full, q_partial }
+        meta.create_gate("poseidon double partial round", |m| {
+            let q = m.query_selector(q_partial2);
+            let s = cur_advice(m, state);
+            let [sq_a, u0, sq_b] = cur_advice(m, aux);
+            let c = rc.map(|col| m.query_fixed(col, Rotation::cur()));
+            let d = rc2.map(|col| m.query_fixed(col, Rotation::cur()));
+            let next = state.map(|col| m.query_advice(col, Rotation::next()));
+            let mix = |v: &[Expression<Fr>; 3], row: &[Fr; 3]| {
+                (0..WIDTH).map(|j| v[j].clone() * row[j]).reduce(|a, b| a + b).unwrap_or(Expression::Constant(Fr::ZERO))
+            };
+            let x: [Expression<Fr>; 3] = [0, 1, 2].map(|j| s[j].clone() + c[j].clone());
+            let sboxed_a = [sq_a.clone() * sq_a.clone() * x[0].clone(), x[1].clone(), x[2].clone()];
+            let u = mds.map(|row| mix(&sboxed_a, &row));
+            let xb = [u0.clone() + d[0].clone(), u[1].clone() + d[1].clone(), u[2].clone() + d[2].clone()];
+            let sboxed_b = [sq_b.clone() * sq_b.clone() * xb[0].clone(), xb[1].clone(), xb[2].clone()];
+            let mut out = vec![
+                ("square a", q.clone() * (sq_a - x[0].clone() * x[0].clone())),
+                ("between rounds", q.clone() * (u0 - u[0].clone())),
+                ("square b", q.clone() * (sq_b - xb[0].clone() * xb[0].clone())),
+            ];
+            for (i, row) in mds.iter().enumerate() {
+                out.push(("mds", q.clone() * (next[i].clone() - mix(&sboxed_b, row))));
+            }
+            out
+        });
+
+        PoseidonConfig { state, aux, rc, rc2, q_init, q_absorb, q_full, q_partial, q_partial2 }
     }
 
     /// Wraps a configuration.
@@ -175,7 +209,7 @@ impl PoseidonChip {
         Self { config }
     }
 
-    /// Rows [`PoseidonChip::hash`] uses for `n` inputs: `66 · max(1, ceil(n / 2)) + 1`.
+    /// Rows [`PoseidonChip::hash`] uses for `n` inputs: `38 · max(1, ceil(n / 2)) + 1`.
     pub fn rows_for(n: usize) -> usize {
         permutations(n).saturating_mul(ROWS_PER_PERMUTATION).saturating_add(1)
     }
@@ -229,22 +263,41 @@ impl PoseidonChip {
             state = state.zip(a.zip(b)).map(|([s0, s1, s2], (a, b))| [s0, s1 + a, s2 + b]);
             row += 1;
 
-            for (r, rc) in constants.round_constants.iter().enumerate() {
+            let rounds = &constants.round_constants;
+            let mut r = 0;
+            while r < rounds.len() {
                 let full = !PARTIAL.contains(&r);
+                let double = !full && PARTIAL.contains(&(r + 1));
                 self.assign_state(region, row, state);
-                for (col, c) in cfg.rc.iter().zip(rc) {
+                for (col, c) in cfg.rc.iter().zip(&rounds[r]) {
                     region.assign_fixed(*col, row, *c);
                 }
-                let step = state.map(|s| round(&s, rc, &constants.mds, full));
-                for (j, col) in cfg.aux.iter().enumerate() {
-                    region.assign_advice(*col, row, step.map(|(_, sq)| sq[j]));
-                }
-                if full {
-                    cfg.q_full.enable(region, row)?
+                if double {
+                    for (col, c) in cfg.rc2.iter().zip(&rounds[r + 1]) {
+                        region.assign_fixed(*col, row, *c);
+                    }
+                    let a = state.map(|s| round(&s, &rounds[r], &constants.mds, false));
+                    let b = a.map(|(u, _)| round(&u, &rounds[r + 1], &constants.mds, false));
+                    let aux = a.zip(b).map(|((u, sq_a), (_, sq_b))| [sq_a[0], u[0], sq_b[0]]);
+                    for (j, col) in cfg.aux.iter().enumerate() {
+                        region.assign_advice(*col, row, aux.map(|v| v[j]));
+                    }
+                    cfg.q_partial2.enable(region, row)?;
+                    state = b.map(|(next, _)| next);
+                    r += 2;
                 } else {
-                    cfg.q_partial.enable(region, row)?
+                    let step = state.map(|s| round(&s, &rounds[r], &constants.mds, full));
+                    for (j, col) in cfg.aux.iter().enumerate() {
+                        region.assign_advice(*col, row, step.map(|(_, sq)| sq[j]));
+                    }
+                    if full {
+                        cfg.q_full.enable(region, row)?
+                    } else {
+                        cfg.q_partial.enable(region, row)?
+                    }
+                    state = step.map(|(next, _)| next);
+                    r += 1;
                 }
-                state = step.map(|(next, _)| next);
                 row += 1;
             }
         }
