@@ -9,7 +9,7 @@ use std::time::Instant;
 use veil_core::compiled::Compiled;
 use veil_core::manifest::Task;
 use veil_core::prove::{slice_circuit, ClaimModel};
-use veil_core::slice::{slice, CostModel, SlicePolicy};
+use veil_core::slice::SlicePolicy;
 use veil_core::Model;
 use veil_verifier::artifact::VerifyingArtifact;
 use veil_verifier::backend::Scheme;
@@ -31,10 +31,11 @@ pub struct Args {
     /// The compiled model to write; the verifying artifact goes to the same path plus `.vk`.
     #[arg(short, long)]
     output: PathBuf,
-    /// Largest circuit size exponent per slice (rows = 2^k) for the balanced policy. The planner's row
-    /// counts are estimates: the compiled k of each slice is printed.
-    #[arg(long, default_value_t = 18)]
-    max_k: u32,
+    /// Largest circuit size exponent per slice (rows = 2^k) for the balanced policy (default: the smallest
+    /// from 17 up that every layer fits). The planner's row counts are estimates: the compiled k of each slice
+    /// is printed.
+    #[arg(long)]
+    max_k: Option<u32>,
     /// One layer per slice.
     #[arg(long, conflicts_with_all = ["cut_after", "max_k"])]
     per_layer: bool,
@@ -94,8 +95,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let start = Instant::now();
     let model = Model::load_onnx(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let graph = model.quantize_default()?;
-    let policy = crate::slice::policy(args.per_layer, &args.cut_after, args.max_k);
-    let plan = slice(&graph, &policy, &CostModel::default())?;
+    let (plan, policy) = crate::slice::plan(&graph, args.per_layer, &args.cut_after, args.max_k)?;
     // The planner estimates rows; the parameters must cover the circuits' real sizes.
     let ages = match &model.task {
         Task::Age { bins } => Some(bins.iter().map(|b| (b * 4.0).round() as i64).collect::<Vec<_>>()),
@@ -109,11 +109,10 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         .map(|(i, s)| Ok(slice_circuit(&graph, s, (i + 1 == specs.len()).then_some(&claims), None)?.k()))
         .collect::<Result<Vec<u32>>>()?;
     let k = ks.iter().copied().max().context("the plan has no slices")?;
-    if matches!(policy, SlicePolicy::Balanced { .. }) && k > args.max_k {
-        eprintln!(
-            "note: the planner's estimates were low: the largest slice needs 2^{k} rows (--max-k {})",
-            args.max_k
-        );
+    if let SlicePolicy::Balanced { max_k } = policy {
+        if k > max_k {
+            eprintln!("note: the planner's estimates were low: the largest slice needs 2^{k} rows (cap 2^{max_k})");
+        }
     }
     let scheme = match args.scheme {
         SchemeArg::Ipa => Scheme::Ipa,

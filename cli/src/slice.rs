@@ -2,7 +2,8 @@
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-use veil_core::slice::{slice, CostModel, SlicePolicy};
+use veil_core::quant::QuantizedGraph;
+use veil_core::slice::{slice, CostModel, SlicePlan, SlicePolicy};
 use veil_core::Model;
 
 /// Arguments of `veil slice`.
@@ -10,9 +11,10 @@ use veil_core::Model;
 pub struct Args {
     /// The ONNX model (quantized with the calibration shipped beside it).
     model: PathBuf,
-    /// Largest circuit size exponent per slice (rows = 2^k) for the balanced policy.
-    #[arg(long, default_value_t = 19)]
-    max_k: u32,
+    /// Largest circuit size exponent per slice (rows = 2^k) for the balanced policy (default: the smallest from
+    /// 17 up that every layer fits).
+    #[arg(long)]
+    max_k: Option<u32>,
     /// One layer per slice.
     #[arg(long, conflicts_with = "cut_after")]
     per_layer: bool,
@@ -21,22 +23,44 @@ pub struct Args {
     cut_after: Vec<String>,
 }
 
-/// The slicing policy the `--per-layer`, `--cut-after` and `--max-k` flags select (shared by `slice` and `compile`).
-pub fn policy(per_layer: bool, cut_after: &[String], max_k: u32) -> SlicePolicy {
-    if per_layer {
+/// The `k` cap the balanced policy tries first: slices of `2^17` rows prove in about 1.5 GB of memory.
+pub const PREFERRED_K: u32 = 17;
+/// The largest cap tried when none is given.
+const LARGEST_AUTO_K: u32 = 22;
+
+/// Plans `graph` under the `--per-layer`, `--cut-after` and `--max-k` flags (shared by `slice` and `compile`).
+/// Without `--max-k`, the balanced policy takes the smallest cap from [`PREFERRED_K`] up under which every
+/// layer, with its boundary commitments, fits a slice. Returns the plan and the policy used.
+pub fn plan(
+    graph: &QuantizedGraph,
+    per_layer: bool,
+    cut_after: &[String],
+    max_k: Option<u32>,
+) -> Result<(SlicePlan, SlicePolicy)> {
+    let policy = if per_layer {
         SlicePolicy::PerLayer
     } else if !cut_after.is_empty() {
         SlicePolicy::Explicit { cut_after: cut_after.to_vec() }
-    } else {
+    } else if let Some(max_k) = max_k {
         SlicePolicy::Balanced { max_k }
-    }
+    } else {
+        let mut last = None;
+        for max_k in PREFERRED_K..=LARGEST_AUTO_K {
+            let policy = SlicePolicy::Balanced { max_k };
+            match slice(graph, &policy, &CostModel::default()) {
+                Ok(plan) => return Ok((plan, policy)),
+                Err(e) => last = Some(e),
+            }
+        }
+        return Err(last.map_or_else(|| anyhow::anyhow!("no slicing found"), anyhow::Error::from));
+    };
+    Ok((slice(graph, &policy, &CostModel::default())?, policy))
 }
 
 pub fn execute(args: &Args, json: bool) -> Result<()> {
     let model = Model::load_onnx(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let quantized = model.quantize_default()?;
-    let policy = crate::slice::policy(args.per_layer, &args.cut_after, args.max_k);
-    let plan = slice(&quantized, &policy, &CostModel::default())?;
+    let (plan, _) = plan(&quantized, args.per_layer, &args.cut_after, args.max_k)?;
     if json {
         println!("{}", serde_json::to_string(&plan)?);
         return Ok(());

@@ -183,13 +183,17 @@ pub struct ProofCheck<'a> {
 /// Checks many proofs, returning the position of an invalid one. IPA proofs of the same size are verified as
 /// a batch: halo2 folds each proof's final multi-scalar multiplication (over the `2^k` parameter points) into
 /// one, with random weights, so a bundle costs one large MSM per size instead of one per slice. When a batch
-/// fails, its proofs are re-checked one by one to name the culprit. Never panics on malformed bytes.
+/// fails, its proofs are re-checked one by one to name the culprit. Without the `native` feature (wasm32)
+/// every proof is checked on its own. Never panics on malformed bytes.
 pub fn verify_all(checks: &[ProofCheck<'_>]) -> Result<(), usize> {
+    // Batching draws its random weights from the operating system: native builds only (a wasm32 build has
+    // no entropy source unless its embedding supplies one, so it checks proofs one by one).
+    let batch = cfg!(feature = "native");
     let mut ipa_groups: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
     for (i, c) in checks.iter().enumerate() {
         match c.params {
-            Params::Ipa(p) => ipa_groups.entry(p.k()).or_default().push(i),
-            Params::Kzg(_) => {
+            Params::Ipa(p) if batch => ipa_groups.entry(p.k()).or_default().push(i),
+            _ => {
                 if !verify(c.params, c.vk, c.instance, c.proof) {
                     return Err(i);
                 }

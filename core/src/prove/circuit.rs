@@ -64,7 +64,7 @@ impl Circuit<Fr> for SliceCircuit {
         let publics = layouter.assign_region(
             || "slice",
             |mut region| {
-                for (cols, fixed) in [(&c.tag[..], &t.tag), (&c.f[..], &t.f)] {
+                for (cols, fixed) in [(&c.tag[..], &t.tag), (&c.f[..], &t.f), (&c.fw[..], &t.fw)] {
                     for (col, values) in cols.iter().zip(fixed.iter()) {
                         for (row, v) in values.iter().enumerate() {
                             if !bool::from(v.is_zero()) {

@@ -224,21 +224,26 @@ fn horner_z(
 
 /// Horner chains in `α` over fixed values, six lanes in lockstep; `value(chain, r)` is the `r`-th value.
 fn horner_w(t: &mut Trace, chains: usize, len: usize, value: impl Fn(usize, usize) -> i64) -> Vec<CellRef> {
+    // Two values per row (the first in `f`, weighted by α, the second in `fw`); an odd length gets a leading 0.
+    let rows = len.div_ceil(2);
+    let pad = 2 * rows - len;
     let mut out = Vec::with_capacity(chains);
     for first in (0..chains).step_by(H) {
         let used = H.min(chains - first);
-        let start = t.alloc(len);
+        let start = t.alloc(rows);
         t.enable(Sel::HornerWStart, start);
-        for r in start..start + len - 1 {
+        for r in start..start + rows - 1 {
             t.enable(Sel::HornerW, r);
         }
         for lane in 0..used {
-            for r in 0..len {
-                t.f[lane][start + r] = fr_i64(value(first + lane, r));
+            let at = |p: usize| if p < pad { 0 } else { value(first + lane, p - pad) };
+            for r in 0..rows {
+                t.f[lane][start + r] = fr_i64(at(2 * r));
+                t.fw[lane][start + r] = fr_i64(at(2 * r + 1));
             }
-            out.push(h(lane, start + len - 1));
+            out.push(h(lane, start + rows - 1));
         }
-        t.phase2.push(Phase2::HornerW { start, len, lanes: H });
+        t.phase2.push(Phase2::HornerW { start, len: rows, lanes: H });
     }
     out
 }

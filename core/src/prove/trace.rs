@@ -6,7 +6,7 @@
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::BTreeSet;
 use veil_verifier::circuit::tables::{fr_i64, Family};
-use veil_verifier::circuit::{F, G, H, SLOTS};
+use veil_verifier::circuit::{F, FW, G, H, SLOTS};
 
 /// A column of the slice circuit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,7 +57,7 @@ pub(crate) enum Sel {
 pub(crate) enum Phase2 {
     /// Horner chains `h[i] = h[i]·z + g[i]` over rows `start..start+len` in lanes `0..lanes`.
     HornerZ { start: usize, len: usize, lanes: usize },
-    /// Horner chains `h[i] = h[i]·α + f[i]`.
+    /// Horner chains `h[i] = h[i]·α² + f[i]·α + fw[i]` (two fixed values per row).
     HornerW { start: usize, len: usize, lanes: usize },
     /// `h1 = h1·α + h0`.
     HornerA { start: usize, len: usize },
@@ -80,6 +80,8 @@ pub(crate) struct Trace {
     pub h: Vec<Vec<Fr>>,
     pub tag: Vec<Vec<Fr>>,
     pub f: Vec<Vec<Fr>>,
+    /// Second weight columns of `horner_w` rows.
+    pub fw: Vec<Vec<Fr>>,
     pub selectors: Vec<(Sel, usize)>,
     pub copies: Vec<(CellRef, CellRef)>,
     pub constants: Vec<(CellRef, Fr)>,
@@ -117,6 +119,7 @@ impl Trace {
             h: vec![Vec::new(); H],
             tag: vec![Vec::new(); SLOTS],
             f: vec![Vec::new(); F],
+            fw: vec![Vec::new(); FW],
             ..Default::default()
         }
     }
@@ -125,7 +128,15 @@ impl Trace {
     pub fn alloc(&mut self, n: usize) -> usize {
         let start = self.rows;
         self.rows += n;
-        for col in self.lk.iter_mut().chain(&mut self.g).chain(&mut self.h).chain(&mut self.tag).chain(&mut self.f) {
+        for col in self
+            .lk
+            .iter_mut()
+            .chain(&mut self.g)
+            .chain(&mut self.h)
+            .chain(&mut self.tag)
+            .chain(&mut self.f)
+            .chain(&mut self.fw)
+        {
             col.resize(self.rows, Fr::zero());
         }
         start
@@ -231,10 +242,12 @@ impl Trace {
                     }
                 }
                 Phase2::HornerW { start, len, lanes } => {
+                    let alpha2 = alpha.square();
                     for i in 0..lanes {
                         let mut acc = Fr::zero();
                         for r in start..start + len {
-                            acc = if r == start { self.f[i][r] } else { acc * alpha + self.f[i][r] };
+                            let pair = self.f[i][r] * alpha + self.fw[i][r];
+                            acc = if r == start { pair } else { acc * alpha2 + pair };
                             self.h[i][r] = acc;
                         }
                     }

@@ -77,6 +77,7 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
             .map(|i| q.clone() * (m.query_advice(h[i], Rotation::cur()) - m.query_advice(g[i], Rotation::cur())))
             .collect::<Vec<_>>()
     });
+    let fw = c.fw;
     meta.create_gate("horner_w", |m| {
         let q = m.query_selector(s.horner_w);
         let a = m.query_challenge(ac);
@@ -84,14 +85,19 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
             .map(|i| {
                 let next = m.query_advice(h[i], Rotation::next());
                 let cur = m.query_advice(h[i], Rotation::cur());
-                q.clone() * (next - cur * a.clone() - m.query_fixed(f[i], Rotation::next()))
+                let pair = m.query_fixed(f[i], Rotation::next()) * a.clone() + m.query_fixed(fw[i], Rotation::next());
+                q.clone() * (next - cur * a.clone() * a.clone() - pair)
             })
             .collect::<Vec<_>>()
     });
     meta.create_gate("horner_w_start", |m| {
         let q = m.query_selector(s.horner_w_start);
+        let a = m.query_challenge(ac);
         (0..H)
-            .map(|i| q.clone() * (m.query_advice(h[i], Rotation::cur()) - m.query_fixed(f[i], Rotation::cur())))
+            .map(|i| {
+                let pair = m.query_fixed(f[i], Rotation::cur()) * a.clone() + m.query_fixed(fw[i], Rotation::cur());
+                q.clone() * (m.query_advice(h[i], Rotation::cur()) - pair)
+            })
             .collect::<Vec<_>>()
     });
     meta.create_gate("horner_a", |m| {

@@ -50,6 +50,8 @@ pub const G: usize = 6;
 pub const H: usize = 6;
 /// General fixed columns.
 pub const F: usize = 6;
+/// Second weight columns: a `horner_w` row takes two weights per lane, one from `f`, one from `fw`.
+pub const FW: usize = 6;
 
 /// The selectors of the custom gates (see `gates.rs` for each relation).
 #[derive(Clone, Copy, Debug)]
@@ -58,9 +60,9 @@ pub struct Selectors {
     pub horner_z: Selector,
     /// `h[i] = g[i]`: a Horner chain's first row.
     pub horner_z_start: Selector,
-    /// `h[i]' = h[i]·α + f[i]'` in six lanes (Horner over fixed weights).
+    /// `h[i]' = h[i]·α² + f[i]'·α + fw[i]'` in six lanes (Horner over fixed weights, two per row).
     pub horner_w: Selector,
-    /// `h[i] = f[i]`.
+    /// `h[i] = f[i]·α + fw[i]`.
     pub horner_w_start: Selector,
     /// `h[1]' = h[1]·α + h[0]'` (Horner over phase-2 values).
     pub horner_a: Selector,
@@ -112,6 +114,8 @@ pub struct SliceConfig {
     pub h: [Column<Advice>; H],
     /// General fixed columns.
     pub f: [Column<Fixed>; F],
+    /// Second weight columns of `horner_w` rows.
+    pub fw: [Column<Fixed>; FW],
     /// The fixed column holding constants for `constrain_constant`.
     pub constants: Column<Fixed>,
     /// Public inputs.
@@ -138,6 +142,7 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
     let h = [(); H].map(|_| meta.advice_column_in(SecondPhase));
     let tag = [(); SLOTS].map(|_| meta.fixed_column());
     let f = [(); F].map(|_| meta.fixed_column());
+    let fw = [(); FW].map(|_| meta.fixed_column());
     let constants = meta.fixed_column();
     meta.enable_constant(constants);
     let instance = meta.instance_column();
@@ -163,7 +168,7 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
     let s = gates::selectors(meta);
     let poseidon =
         PoseidonChip::configure(meta, [g[0], g[1], g[2]], [g[3], g[4], g[5]], [f[0], f[1], f[2]], [f[3], f[4], f[5]]);
-    let mut config = SliceConfig { lk, tag, g, h, f, constants, instance, table, z, alpha, s, poseidon };
+    let mut config = SliceConfig { lk, tag, g, h, f, fw, constants, instance, table, z, alpha, s, poseidon };
     gates::create(meta, &mut config);
     config
 }
