@@ -76,12 +76,11 @@ pub(crate) fn commit_rows(t: &mut Trace, b: &Boundary, source: Option<&Cells>) -
             t.f[4][r] = Fr::from(1u64 << b.bits);
             t.f[5][r] = fr_i64(offset);
         }
-        for lane in 0..LANES {
+        for (lane, &slot) in COPY_SLOTS.iter().enumerate() {
             let chunk = first + lane;
             let mut acc = Fr::zero();
             for i in 0..per {
                 let (row, idx) = (start + i, chunk * per + i);
-                let slot = COPY_SLOTS[lane];
                 let cell = lk(2 * slot, row);
                 t.tag(slot, row, Family::Signed { bits: b.bits });
                 let v = if idx < b.values.len() {

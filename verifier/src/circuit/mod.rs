@@ -38,7 +38,7 @@ pub fn lk_index(i: usize) -> Option<usize> {
     let j = i / 2;
     if j >= SLOTS {
         None
-    } else if i % 2 == 0 {
+    } else if i.is_multiple_of(2) {
         Some(SLOT_X[j])
     } else {
         SLOT_Y[j]
