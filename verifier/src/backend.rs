@@ -122,6 +122,16 @@ impl Params {
 
 /// Reads a slice verifying key.
 pub fn read_vk(bytes: &[u8]) -> Result<VerifyingKey<G1Affine>, BackendError> {
+    // halo2 sizes its selector bitmaps by the key's `k` before reading them: refuse an absurd `k` first.
+    let k = bytes.get(1..5).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_le_bytes);
+    let reason = match k {
+        Some(k) if k <= crate::artifact::MAX_K => None,
+        Some(k) => Some(format!("k = {k} exceeds the largest supported, {}", crate::artifact::MAX_K)),
+        None => Some("truncated".to_string()),
+    };
+    if let Some(reason) = reason {
+        return Err(BackendError::Read { what: "verifying key", reason });
+    }
     let mut r = bytes;
     let read = std::panic::catch_unwind(move || {
         VerifyingKey::<G1Affine>::read::<_, SliceShape>(&mut r, SerdeFormat::RawBytes, ())
@@ -324,4 +334,25 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_vk_refuses_truncated_keys_and_oversized_k_before_allocating() {
+        let reason = |bytes: &[u8]| match read_vk(bytes) {
+            Err(BackendError::Read { what, reason }) => {
+                assert_eq!(what, "verifying key");
+                reason
+            }
+            other => panic!("expected a read error, got {:?}", other.map(|_| ())),
+        };
+        assert_eq!(reason(&[2, 17]), "truncated");
+        // Version byte, k = 40 (little endian), compressed selectors: refused by size, not by halo2.
+        assert!(reason(&[2, 40, 0, 0, 0, 1]).contains("k = 40"));
+        // A plausible k with nothing after it reaches halo2 and fails there, still as a typed error.
+        assert!(!reason(&[2, 17, 0, 0, 0, 1]).contains("k = "));
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::{ProveError, SliceCircuit};
 use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
-use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk, ProvingKey, VerifyingKey};
+use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk_custom, ProvingKey, VerifyingKey};
 use halo2_proofs::poly::ipa::commitment::IPACommitmentScheme;
 use halo2_proofs::poly::ipa::multiopen::ProverIPA;
 use halo2_proofs::poly::kzg::commitment::KZGCommitmentScheme;
@@ -15,12 +15,17 @@ fn halo2(stage: &'static str) -> impl Fn(halo2_proofs::plonk::Error) -> ProveErr
     move |e| ProveError::Backend { stage, reason: e.to_string() }
 }
 
+/// Whether keys combine simple selectors that are never on in the same row into shared fixed columns
+/// (halo2's selector compression, within the circuit's degree). It cuts the fixed columns the prover extends
+/// and commits to; the verifying key then carries each selector's bitmap so a verifier can redo the packing.
+const COMPRESS_SELECTORS: bool = true;
+
 /// The verifying key of a slice circuit (`params` already sized to the circuit's `k`).
 pub fn verifying_key(params: &Params, circuit: &SliceCircuit) -> Result<VerifyingKey<G1Affine>, ProveError> {
     let shape = circuit.without_witness();
     match params {
-        Params::Ipa(p) => keygen_vk(p, &shape),
-        Params::Kzg(p) => keygen_vk(p, &shape),
+        Params::Ipa(p) => keygen_vk_custom(p, &shape, COMPRESS_SELECTORS),
+        Params::Kzg(p) => keygen_vk_custom(p, &shape, COMPRESS_SELECTORS),
     }
     .map_err(halo2("verifying key"))
 }

@@ -5,6 +5,8 @@ use halo2_proofs::arithmetic::Field;
 use halo2_proofs::circuit::{Cell, Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Any, Circuit, Column, ConstraintSystem, Error, Selector};
+use std::borrow::Cow;
+use std::sync::Arc;
 use veil_verifier::circuit::tables::fr_i64;
 use veil_verifier::circuit::{configure, lk_index, SliceConfig};
 use veil_verifier::poseidon::PoseidonChip;
@@ -12,7 +14,7 @@ use veil_verifier::poseidon::PoseidonChip;
 /// One slice's circuit: its trace (with or without witness values).
 #[derive(Clone, Debug)]
 pub struct SliceCircuit {
-    pub(crate) trace: Trace,
+    pub(crate) trace: Arc<Trace>,
     pub(crate) with_witness: bool,
 }
 
@@ -22,7 +24,7 @@ impl Circuit<Fr> for SliceCircuit {
     type Params = ();
 
     fn without_witnesses(&self) -> Self {
-        SliceCircuit { trace: self.trace.clone(), with_witness: false }
+        SliceCircuit { trace: Arc::clone(&self.trace), with_witness: false }
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
@@ -103,13 +105,13 @@ impl Circuit<Fr> for SliceCircuit {
                 region.next_phase();
                 let z = region.get_challenge(c.z);
                 let alpha = region.get_challenge(c.alpha);
-                let mut trace = t.clone();
                 let mut challenges = None;
                 z.zip(alpha).map(|(z, a)| challenges = Some((z, a)));
-                if let (Some((z, a)), true) = (challenges, self.with_witness) {
-                    trace.run_phase2(z, a);
-                }
-                for (col, vals) in c.h.iter().zip(trace.h.iter()) {
+                let phase2 = match (challenges, self.with_witness) {
+                    (Some((z, a)), true) => Cow::Owned(t.phase2_columns(z, a)),
+                    _ => Cow::Borrowed(&t.h),
+                };
+                for (col, vals) in c.h.iter().zip(phase2.iter()) {
                     for (row, v) in vals.iter().enumerate() {
                         if !bool::from(v.is_zero()) {
                             region.assign_advice(*col, row, known(*v));

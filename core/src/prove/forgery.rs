@@ -51,7 +51,7 @@ fn a_wrong_output_with_remainders_tuned_after_seeing_the_challenge_is_rejected()
     MockProver::run(k, &honest, vec![honest.instance()]).expect("mock").assert_satisfied();
 
     // Forge: pick a convolution output y ≤ −2 (so the ReLU output stays 0) and claim y + 1 instead.
-    let mut t = honest.trace.clone();
+    let mut t = (*honest.trace).clone();
     let conv_out = values[q.nodes[0].output.0].as_ref().expect("conv output");
     let idx = conv_out.data().iter().position(|&v| v <= -2).expect("a negative pre-activation");
     let div_row = t.selectors.iter().filter(|(s, _)| *s == Sel::Div).map(|&(_, r)| r).nth(idx).expect("div row");
@@ -98,7 +98,7 @@ fn a_wrong_output_with_remainders_tuned_after_seeing_the_challenge_is_rejected()
         .expect("the identity's copy");
     assert_eq!(at_known.get(lhs), at_known.get(rhs), "the forgery satisfies the identity at the challenges it saw");
 
-    let forged = super::SliceCircuit { trace: t, with_witness: true };
+    let forged = super::SliceCircuit { trace: std::sync::Arc::new(t), with_witness: true };
     let failures = MockProver::run(k, &forged, vec![forged.instance()]).expect("mock").verify().expect_err("rejected");
     // Every row gate, lookup and copy of the forgery holds except the identity tying the two sides.
     assert!(

@@ -195,8 +195,9 @@ pub fn slice_circuit(
         binding: i.binding,
         claim: Some(i.claim.witness()),
     });
-    let trace = layout::build(graph, slice, claim.map(|c| &c.setup), witness.as_ref())?;
-    Ok(SliceCircuit { trace, with_witness: inputs.is_some() })
+    let mut trace = layout::build(graph, slice, claim.map(|c| &c.setup), witness.as_ref())?;
+    trace.shrink_to_fit();
+    Ok(SliceCircuit { trace: std::sync::Arc::new(trace), with_witness: inputs.is_some() })
 }
 
 /// Rows of one node's circuit relations on their own (boundary commitments excluded); a final softmax,
@@ -227,9 +228,9 @@ pub fn commitment_rows(elements: usize, bits: u32) -> usize {
 const RESERVED_ROWS: usize = 16;
 
 impl SliceCircuit {
-    /// The same circuit without witness values (for key generation).
+    /// The same circuit without witness values (for key generation); shares the trace.
     pub fn without_witness(&self) -> SliceCircuit {
-        SliceCircuit { trace: self.trace.clone(), with_witness: false }
+        SliceCircuit { trace: std::sync::Arc::clone(&self.trace), with_witness: false }
     }
 
     /// Rows the trace uses.

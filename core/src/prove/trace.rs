@@ -6,7 +6,7 @@
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::BTreeSet;
 use veil_verifier::circuit::tables::{fr_i64, Family};
-use veil_verifier::circuit::{F, FW, G, H, SLOTS};
+use veil_verifier::circuit::{lk_index, F, FW, G, H, SLOTS};
 
 /// A column of the slice circuit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -128,14 +128,10 @@ impl Trace {
     pub fn alloc(&mut self, n: usize) -> usize {
         let start = self.rows;
         self.rows += n;
-        for col in self
-            .lk
-            .iter_mut()
-            .chain(&mut self.g)
-            .chain(&mut self.h)
-            .chain(&mut self.tag)
-            .chain(&mut self.f)
-            .chain(&mut self.fw)
+        // Logical lookup operands without a column (`y` of the range-only slots) stay empty.
+        let used_lk = self.lk.iter_mut().enumerate().filter(|(i, _)| lk_index(*i).is_some()).map(|(_, c)| c);
+        for col in
+            used_lk.chain(&mut self.g).chain(&mut self.h).chain(&mut self.tag).chain(&mut self.f).chain(&mut self.fw)
         {
             col.resize(self.rows, Fr::zero());
         }
@@ -227,17 +223,31 @@ impl Trace {
         row
     }
 
-    /// Runs the phase-2 program with challenges `z` and `alpha`.
+    /// Runs the phase-2 program with challenges `z` and `alpha`, filling the `h` columns.
+    #[cfg(test)]
     pub fn run_phase2(&mut self, z: Fr, alpha: Fr) {
-        let program = std::mem::take(&mut self.phase2);
-        for step in &program {
+        self.h = self.phase2_columns(z, alpha);
+    }
+
+    /// The `h` columns after the phase-2 program at challenges `z` and `alpha`; the trace itself is left
+    /// as it is (so proving needs one extra copy of six columns, not of the whole trace).
+    // Rows index several columns at once (`g`, `f`, `fw` and `h`), so index loops read best here.
+    #[allow(clippy::needless_range_loop)]
+    pub fn phase2_columns(&self, z: Fr, alpha: Fr) -> Vec<Vec<Fr>> {
+        let mut hc = self.h.clone();
+        let put = |hc: &mut Vec<Vec<Fr>>, cell: CellRef, v: Fr| match cell.col {
+            Col::H(i) => hc[i][cell.row] = v,
+            // The program only ever writes phase-2 cells (`copy_h`, the claim rows).
+            Col::Lk(_) | Col::G(_) => debug_assert!(false, "phase-2 write to a phase-1 cell"),
+        };
+        for step in &self.phase2 {
             match *step {
                 Phase2::HornerZ { start, len, lanes } => {
                     for i in 0..lanes {
                         let mut acc = Fr::zero();
                         for r in start..start + len {
                             acc = if r == start { self.g[i][r] } else { acc * z + self.g[i][r] };
-                            self.h[i][r] = acc;
+                            hc[i][r] = acc;
                         }
                     }
                 }
@@ -248,41 +258,61 @@ impl Trace {
                         for r in start..start + len {
                             let pair = self.f[i][r] * alpha + self.fw[i][r];
                             acc = if r == start { pair } else { acc * alpha2 + pair };
-                            self.h[i][r] = acc;
+                            hc[i][r] = acc;
                         }
                     }
                 }
                 Phase2::HornerA { start, len } => {
                     let mut acc = Fr::zero();
                     for r in start..start + len {
-                        acc = if r == start { self.h[0][r] } else { acc * alpha + self.h[0][r] };
-                        self.h[1][r] = acc;
+                        acc = if r == start { hc[0][r] } else { acc * alpha + hc[0][r] };
+                        hc[1][r] = acc;
                     }
                 }
                 Phase2::Power { start, len } => {
                     let mut acc = Fr::one();
                     for r in start..start + len {
                         acc *= z;
-                        self.h[0][r] = acc;
+                        hc[0][r] = acc;
                     }
                 }
                 Phase2::Dot { start, len, lanes } => {
                     for b in [0, 3].into_iter().take(lanes) {
                         let mut acc = Fr::zero();
                         for r in start..start + len {
-                            acc += self.h[b][r] * self.h[b + 1][r];
-                            self.h[b + 2][r] = acc;
+                            acc += hc[b][r] * hc[b + 1][r];
+                            hc[b + 2][r] = acc;
                         }
                     }
                 }
                 Phase2::Copy { dst, src } => {
-                    let v = self.get(src);
-                    self.set(dst, v);
+                    let v = match src.col {
+                        Col::H(i) => hc[i][src.row],
+                        _ => self.get(src),
+                    };
+                    put(&mut hc, dst, v);
                 }
-                Phase2::Set { dst, value } => self.set(dst, value),
+                Phase2::Set { dst, value } => put(&mut hc, dst, value),
             }
         }
-        self.phase2 = program;
+        hc
+    }
+
+    /// Frees the spare capacity the columns grew by while rows were appended.
+    pub fn shrink_to_fit(&mut self) {
+        for col in self
+            .lk
+            .iter_mut()
+            .chain(&mut self.g)
+            .chain(&mut self.h)
+            .chain(&mut self.tag)
+            .chain(&mut self.f)
+            .chain(&mut self.fw)
+        {
+            col.shrink_to_fit();
+        }
+        self.selectors.shrink_to_fit();
+        self.copies.shrink_to_fit();
     }
 }
 
