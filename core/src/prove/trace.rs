@@ -128,12 +128,9 @@ impl Trace {
     pub fn alloc(&mut self, n: usize) -> usize {
         let start = self.rows;
         self.rows += n;
-        // Logical lookup operands without a column (`y` of the range-only slots) stay empty.
-        let used_lk = self.lk.iter_mut().enumerate().filter(|(i, _)| lk_index(*i).is_some()).map(|(_, c)| c);
-        for col in
-            used_lk.chain(&mut self.g).chain(&mut self.h).chain(&mut self.tag).chain(&mut self.f).chain(&mut self.fw)
-        {
-            col.resize(self.rows, Fr::zero());
+        let rows = self.rows;
+        for col in self.columns_mut() {
+            col.resize(rows, Fr::zero());
         }
         start
     }
@@ -298,17 +295,16 @@ impl Trace {
         hc
     }
 
+    /// Every column that holds rows; logical lookup operands without a halo2 column (the `y` of the
+    /// range-only slots) stay empty.
+    fn columns_mut(&mut self) -> impl Iterator<Item = &mut Vec<Fr>> {
+        let used_lk = self.lk.iter_mut().enumerate().filter(|(i, _)| lk_index(*i).is_some()).map(|(_, c)| c);
+        used_lk.chain(&mut self.g).chain(&mut self.h).chain(&mut self.tag).chain(&mut self.f).chain(&mut self.fw)
+    }
+
     /// Frees the spare capacity the columns grew by while rows were appended.
     pub fn shrink_to_fit(&mut self) {
-        for col in self
-            .lk
-            .iter_mut()
-            .chain(&mut self.g)
-            .chain(&mut self.h)
-            .chain(&mut self.tag)
-            .chain(&mut self.f)
-            .chain(&mut self.fw)
-        {
+        for col in self.columns_mut() {
             col.shrink_to_fit();
         }
         self.selectors.shrink_to_fit();
