@@ -13,7 +13,7 @@ use std::time::Instant;
 use veil_core::claim::ClaimSpec;
 use veil_core::compiled::ProveOptions;
 use veil_core::preprocess::Crop;
-use veil_core::prove::{slice_circuit, ClaimModel};
+use veil_core::prove::{slice_circuit, ClaimModel, RowProfile};
 use veil_core::Model;
 use veil_verifier::verify::{Expected, Verifier};
 
@@ -61,6 +61,8 @@ struct SliceFigures {
     rows: usize,
     /// Rows of its lookup table.
     table_rows: usize,
+    /// Where the rows go, by relation.
+    row_profile: RowProfile,
     /// Median proving time (key derivation included).
     prove_s: f64,
     proof_bytes: usize,
@@ -121,7 +123,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let rows = (0..n)
         .map(|i| {
             let c = slice_circuit(&compiled.graph, &compiled.slices[i], (i + 1 == n).then_some(&claims), None)?;
-            Ok((c.rows(), c.table_rows()))
+            Ok((c.rows(), c.table_rows(), c.row_profile()))
         })
         .collect::<Result<Vec<_>>>()?;
 
@@ -181,6 +183,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
             k: compiled.verifier.slices[i].k,
             rows: rows[i].0,
             table_rows: rows[i].1,
+            row_profile: rows[i].2,
             prove_s: median(times.clone()),
             proof_bytes: bundle.slices.iter().find(|s| s.index as usize == i).map_or(0, |s| s.proof.len()),
         })
@@ -214,6 +217,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
             s.index, s.k, s.rows, s.table_rows, s.prove_s, s.proof_bytes
         );
     }
+    print_row_profiles(&slices);
     println!("parameters loaded in {params_seconds:.1} s");
     println!("prove  {prove_s:.2} s (median of {})", args.runs);
     println!("verify {verify_s:.3} s");
@@ -226,4 +230,22 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         println!("float inference {:.2} ms (median of {FLOAT_RUNS}); prove/float = {:.0}×", f * 1e3, prove_s / f);
     }
     Ok(())
+}
+
+/// Prints where each slice's rows go, with how full its `2^k` rows are (proving cost follows `2^k`).
+fn print_row_profiles(slices: &[SliceFigures]) {
+    let Some(first) = slices.first() else { return };
+    let names = first.row_profile.entries().map(|(name, _)| name);
+    print!("{:>5}", "rows");
+    for name in names {
+        print!(" {name:>8}");
+    }
+    println!(" {:>6}", "fill");
+    for s in slices {
+        print!("{:>5}", s.index);
+        for (_, n) in s.row_profile.entries() {
+            print!(" {n:>8}");
+        }
+        println!(" {:>5.0}%", 100.0 * s.rows as f64 / (1u64 << s.k) as f64);
+    }
 }

@@ -4,6 +4,7 @@ mod bench;
 mod compile;
 mod inspect;
 mod params;
+mod platform;
 mod progress;
 mod prove;
 mod quantize;
@@ -50,6 +51,7 @@ const REJECTED: u8 = 1;
 const NOT_CHECKED: u8 = 2;
 
 fn main() -> ExitCode {
+    platform::configure();
     let cli = Cli::parse();
     let mut failure = ExitCode::FAILURE;
     let result = match cli.command {

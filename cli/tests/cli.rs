@@ -225,3 +225,23 @@ fn run_reports_the_age_claim_on_the_integer_reference() -> Result<()> {
     assert!(!ok && err.contains("--quantized"), "a claim needs the integer reference: {err}");
     Ok(())
 }
+
+/// `veil inspect model | head` closes the pipe early: the binary must end quietly (killed by SIGPIPE, as C
+/// tools are), never panic on the failed write.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_binary_without_a_panic() -> Result<()> {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(["inspect", "models/age-v1.onnx"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    drop(child.stdout.take()); // the reader goes away before anything is written
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(!stderr.contains("panicked"), "veil panicked on a closed stdout: {stderr}");
+    ensure!(out.status.code() != Some(101), "exit status {:?}", out.status);
+    Ok(())
+}

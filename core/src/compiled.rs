@@ -245,8 +245,8 @@ impl Compiled {
             let p = params.get(key.k).map_err(|_| ProveError::TooLarge { k: key.k })?;
             let vk = read_vk(&key.vk).map_err(|e| ProveError::Unsupported(e.to_string()))?;
             let pk = proving_key(p, vk, &circuit)?;
-            let proof = prove(p, &pk, &circuit, rand_chacha::ChaCha20Rng::from_seed(seeds[slot]))?;
             let instance = circuit.instance();
+            let proof = prove(p, &pk, circuit, rand_chacha::ChaCha20Rng::from_seed(seeds[slot]))?;
             let (n_in, n_out) = (key.inputs.len(), key.outputs.len());
             let bytes = |r: std::ops::Range<usize>| instance[r].iter().map(|&f| fr_to_bytes(f)).collect();
             let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;

@@ -108,3 +108,38 @@ fn every_sample_lays_out_bit_identical_to_the_reference() -> Result<()> {
     }
     Ok(())
 }
+
+/// The row profile accounts for every row, and its requantization count is the number of values the slice
+/// divides: one row per output of each convolution and pooling (no divisor here needs a bound row), so a
+/// layout change that silently adds rows per activation shows up.
+#[test]
+fn row_profile_accounts_for_every_row_of_the_gender_slices() -> Result<()> {
+    let (graph, ages) = load("gender-v1")?;
+    let plan = slice(&graph, &SlicePolicy::Balanced { max_k: 17 }, &CostModel::default())?;
+    let claims = ClaimModel::new(&graph, ages.as_deref())?;
+    let specs = claims.slice_specs(&plan);
+    let mut requantized = 0;
+    for (i, spec) in specs.iter().enumerate() {
+        let c = slice_circuit(&graph, spec, (i + 1 == specs.len()).then_some(&claims), None)?;
+        let p = c.row_profile();
+        assert_eq!(p.total, c.rows(), "slice {i}: total");
+        assert_eq!(p.entries().iter().map(|(_, n)| n).sum::<usize>(), p.total, "slice {i}: buckets sum to total");
+        assert!(p.poseidon > 0 && p.packing > 0, "slice {i}: boundary commitments are profiled");
+        requantized += p.requantization;
+    }
+    let divided: usize = graph
+        .nodes
+        .iter()
+        .filter(|n| {
+            matches!(
+                n.op,
+                veil_core::quant::QOp::Conv { .. }
+                    | veil_core::quant::QOp::Linear { .. }
+                    | veil_core::quant::QOp::AveragePool(_)
+            )
+        })
+        .map(|n| graph.value(n.output).shape.iter().product::<usize>())
+        .sum();
+    assert_eq!(requantized, divided, "one division row per requantized value");
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! Key generation and proof creation for slice circuits, under either commitment scheme.
 
+use super::circuit::ReleasingCircuit;
 use super::{ProveError, SliceCircuit};
 use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
 use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk_custom, ProvingKey, VerifyingKey};
@@ -44,17 +45,18 @@ pub fn proving_key(
     .map_err(halo2("proving key"))
 }
 
-/// Proves one slice; `circuit` must carry its witness.
+/// Proves one slice; `circuit` must carry its witness. The circuit is consumed: its trace is released as
+/// soon as halo2 has read the witness, before the quotient evaluation where the prover's memory peaks.
 pub fn prove(
     params: &Params,
     pk: &ProvingKey<G1Affine>,
-    circuit: &SliceCircuit,
+    circuit: SliceCircuit,
     rng: impl RngCore + CryptoRng,
 ) -> Result<Vec<u8>, ProveError> {
     let instance = circuit.instance();
     let inst: &[&[_]] = &[&instance];
     let mut t = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
-    let circuits = std::slice::from_ref(circuit);
+    let circuits = &[ReleasingCircuit::new(circuit)];
     match params {
         Params::Ipa(p) => create_proof::<IPACommitmentScheme<G1Affine>, ProverIPA<_>, _, _, _, _>(
             p,

@@ -14,11 +14,13 @@ mod conv;
 mod forgery;
 mod layout;
 mod ops;
+mod profile;
 mod trace;
 
 pub use backend::{prove, proving_key, verifying_key};
 pub use circuit::SliceCircuit;
 pub use commit::commit;
+pub use profile::RowProfile;
 
 use crate::ir::ValueId;
 use crate::quant::{QOp, QuantizedGraph};
@@ -236,6 +238,11 @@ impl SliceCircuit {
     /// Rows the trace uses.
     pub fn rows(&self) -> usize {
         self.trace.rows
+    }
+
+    /// Where the trace's rows go, by relation.
+    pub fn row_profile(&self) -> RowProfile {
+        RowProfile::of(&self.trace)
     }
 
     /// Rows of the lookup table.

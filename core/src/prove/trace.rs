@@ -227,12 +227,25 @@ impl Trace {
     }
 
     /// The `h` columns after the phase-2 program at challenges `z` and `alpha`; the trace itself is left
-    /// as it is (so proving needs one extra copy of six columns, not of the whole trace).
-    // Rows index several columns at once (`g`, `f`, `fw` and `h`), so index loops read best here.
-    #[allow(clippy::needless_range_loop)]
+    /// as it is (so a shared trace costs one extra copy of six columns, not of the whole trace).
     pub fn phase2_columns(&self, z: Fr, alpha: Fr) -> Vec<Vec<Fr>> {
         let mut hc = self.h.clone();
-        let put = |hc: &mut Vec<Vec<Fr>>, cell: CellRef, v: Fr| match cell.col {
+        self.phase2_into(&mut hc, z, alpha);
+        hc
+    }
+
+    /// Runs the phase-2 program in place (for a trace that is proved once and owned by its proof).
+    pub fn fill_phase2(&mut self, z: Fr, alpha: Fr) {
+        let mut hc = std::mem::take(&mut self.h);
+        self.phase2_into(&mut hc, z, alpha);
+        self.h = hc;
+    }
+
+    /// Runs the phase-2 program over `hc`, which starts as the trace's `h` columns.
+    // Rows index several columns at once (`g`, `f`, `fw` and `h`), so index loops read best here.
+    #[allow(clippy::needless_range_loop)]
+    fn phase2_into(&self, hc: &mut [Vec<Fr>], z: Fr, alpha: Fr) {
+        let put = |hc: &mut [Vec<Fr>], cell: CellRef, v: Fr| match cell.col {
             Col::H(i) => hc[i][cell.row] = v,
             // The program only ever writes phase-2 cells (`copy_h`, the claim rows).
             Col::Lk(_) | Col::G(_) => debug_assert!(false, "phase-2 write to a phase-1 cell"),
@@ -287,12 +300,11 @@ impl Trace {
                         Col::H(i) => hc[i][src.row],
                         _ => self.get(src),
                     };
-                    put(&mut hc, dst, v);
+                    put(hc, dst, v);
                 }
-                Phase2::Set { dst, value } => put(&mut hc, dst, value),
+                Phase2::Set { dst, value } => put(hc, dst, value),
             }
         }
-        hc
     }
 
     /// Every column that holds rows; logical lookup operands without a halo2 column (the `y` of the

@@ -1,0 +1,128 @@
+//! Where a slice circuit's rows go, by the relation each row serves. Proving time and memory grow with
+//! `2^k`, so this is the profile to read before changing a layout: which relations to make cheaper, and how far
+//! a slice is from fitting a smaller `k`.
+
+use super::trace::{Sel, Trace};
+use veil_verifier::poseidon::PoseidonChip;
+
+/// Rows of a slice circuit by relation. Each row is counted once, under the first relation found on it; a
+/// gate that reads the next row (a Horner step, a running sum, a packing step) claims that row too, so a
+/// chain's last row counts with its chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RowProfile {
+    /// Requantization: one division row per output value (a fused ReLU rides on it), plus the bound row of a
+    /// divisor that is not a power of two.
+    pub requantization: usize,
+    /// Horner rows evaluating phase-1 tensors at `z`: layer inputs `X(z)` and accumulators `P(z)`.
+    pub tensor_polynomials: usize,
+    /// Horner rows over the fixed weights (twelve weights per row).
+    pub weights: usize,
+    /// The rest of the Freivalds checks: powers of `z`, combinations over channels, dot products.
+    pub freivalds_glue: usize,
+    /// Pairwise maxima (max pooling).
+    pub maxima: usize,
+    /// Running sums (pooling windows, additions).
+    pub sums: usize,
+    /// Packing boundary tensors into field elements before hashing.
+    pub packing: usize,
+    /// Poseidon permutations of the boundary commitments.
+    pub poseidon: usize,
+    /// The claim and verdict rows of a last slice.
+    pub claim: usize,
+    /// Rows that no relation above is on (constants, the blinding value's row).
+    pub other: usize,
+    /// Rows used in all.
+    pub total: usize,
+}
+
+/// A relation's bucket in [`RowProfile`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    Requantization,
+    TensorPolynomials,
+    Weights,
+    FreivaldsGlue,
+    Maxima,
+    Sums,
+    Packing,
+    Poseidon,
+    Claim,
+}
+
+/// The bucket of a selector, and whether its gate also constrains the next row.
+fn bucket(sel: Sel) -> (Bucket, bool) {
+    use Bucket::*;
+    match sel {
+        Sel::Div => (Requantization, false),
+        Sel::Bound => (Requantization, true),
+        Sel::HornerZ => (TensorPolynomials, true),
+        Sel::HornerZStart => (TensorPolynomials, false),
+        Sel::HornerW => (Weights, true),
+        Sel::HornerWStart => (Weights, false),
+        Sel::HornerA | Sel::Power | Sel::Dot => (FreivaldsGlue, true),
+        Sel::HornerAStart | Sel::PowerStart | Sel::DotStart => (FreivaldsGlue, false),
+        Sel::Max => (Maxima, false),
+        Sel::Sum => (Sums, true),
+        Sel::SumStart => (Sums, false),
+        Sel::Pack => (Packing, true),
+        Sel::PackStart => (Packing, false),
+        Sel::Claim | Sel::ClaimStart | Sel::VerdictAge | Sel::VerdictKind => (Claim, false),
+    }
+}
+
+impl RowProfile {
+    /// The profile of a laid-out trace.
+    pub(crate) fn of(trace: &Trace) -> Self {
+        let mut owner: Vec<Option<Bucket>> = vec![None; trace.rows];
+        let mut claim = |row: usize, b: Bucket| {
+            if let Some(slot @ None) = owner.get_mut(row) {
+                *slot = Some(b);
+            }
+        };
+        for &(sel, row) in &trace.selectors {
+            let (b, next) = bucket(sel);
+            claim(row, b);
+            if next {
+                claim(row + 1, b);
+            }
+        }
+        for job in &trace.hashes {
+            for row in job.row..job.row + PoseidonChip::rows_for(job.inputs.len()) {
+                claim(row, Bucket::Poseidon);
+            }
+        }
+        let mut p = RowProfile { total: trace.rows, ..Default::default() };
+        for b in owner {
+            let count = match b {
+                None => &mut p.other,
+                Some(Bucket::Requantization) => &mut p.requantization,
+                Some(Bucket::TensorPolynomials) => &mut p.tensor_polynomials,
+                Some(Bucket::Weights) => &mut p.weights,
+                Some(Bucket::FreivaldsGlue) => &mut p.freivalds_glue,
+                Some(Bucket::Maxima) => &mut p.maxima,
+                Some(Bucket::Sums) => &mut p.sums,
+                Some(Bucket::Packing) => &mut p.packing,
+                Some(Bucket::Poseidon) => &mut p.poseidon,
+                Some(Bucket::Claim) => &mut p.claim,
+            };
+            *count += 1;
+        }
+        p
+    }
+
+    /// `(name, rows)` for each relation, in a fixed order (for tables).
+    pub fn entries(&self) -> [(&'static str, usize); 10] {
+        [
+            ("requant", self.requantization),
+            ("X/P(z)", self.tensor_polynomials),
+            ("weights", self.weights),
+            ("glue", self.freivalds_glue),
+            ("max", self.maxima),
+            ("sums", self.sums),
+            ("packing", self.packing),
+            ("poseidon", self.poseidon),
+            ("claim", self.claim),
+            ("other", self.other),
+        ]
+    }
+}
