@@ -85,12 +85,17 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Median float inference time of the ONNX model on the same photo, in seconds.
-fn float_seconds(path: &std::path::Path, compiled_sha256: &str, args: &Args) -> Result<f64> {
+/// Loads the ONNX model given for the float comparison and checks it is the one the compiled file came from.
+fn load_onnx(path: &std::path::Path, compiled_sha256: &str, args: &Args) -> Result<Model> {
     let model = Model::load_onnx(path).with_context(|| format!("loading {}", path.display()))?;
     if !model.manifest.sha256.eq_ignore_ascii_case(compiled_sha256) {
         bail!("{} is not the model {} was compiled from (sha256 differs)", path.display(), args.compiled.display());
     }
+    Ok(model)
+}
+
+/// Median float inference time of the ONNX model on the same photo, in seconds.
+fn float_seconds(model: &Model, args: &Args) -> Result<f64> {
     let photo = veil_core::preprocess::load_image(&args.image)?;
     let crop = args.crop.unwrap_or(Crop::CenterSquare);
     let input = veil_core::preprocess::preprocess(&photo, &crop, &model.manifest.normalization())?;
@@ -115,7 +120,12 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let request = claim_request(&compiled, &spec)?;
     let input = model_input(&compiled, &args.image, args.crop.as_ref())?;
     let only = chosen_slices(&compiled, &args.slices)?;
-    let float = args.onnx.as_deref().map(|p| float_seconds(p, &manifest.sha256, args)).transpose()?;
+    // A wrong `--onnx` fails before minutes of proving; the model is loaded again to time it once the memory
+    // peak is read, so it is not resident while proving.
+    let onnx = args.onnx.as_deref();
+    if let Some(path) = onnx {
+        load_onnx(path, &manifest.sha256, args)?;
+    }
 
     // Circuit sizes, from the witness-free circuits.
     let claims = ClaimModel::new(&compiled.graph, compiled.ages.as_deref())?;
@@ -174,6 +184,8 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let prove_s = median(prove_times.clone());
     let verify_s = median(verify_times);
     let peak = peak_rss_mib();
+    crate::platform::keep_freed_blocks();
+    let float = onnx.map(|path| float_seconds(&load_onnx(path, &manifest.sha256, args)?, args)).transpose()?;
 
     let slices: Vec<SliceFigures> = chosen
         .iter()

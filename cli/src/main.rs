@@ -51,7 +51,7 @@ const REJECTED: u8 = 1;
 const NOT_CHECKED: u8 = 2;
 
 fn main() -> ExitCode {
-    platform::configure();
+    platform::quiet_on_closed_pipe();
     let cli = Cli::parse();
     let mut failure = ExitCode::FAILURE;
     let result = match cli.command {
@@ -59,9 +59,18 @@ fn main() -> ExitCode {
         Command::Run(args) => run::execute(&args, cli.json),
         Command::Quantize(args) => quantize::execute(&args, cli.json),
         Command::Slice(args) => slice::execute(&args, cli.json),
-        Command::Compile(args) => compile::execute(&args, cli.json),
-        Command::Prove(args) => prove::execute(&args, cli.json),
-        Command::Bench(args) => bench::execute(&args, cli.json),
+        Command::Compile(args) => {
+            platform::return_large_blocks();
+            compile::execute(&args, cli.json)
+        }
+        Command::Prove(args) => {
+            platform::return_large_blocks();
+            prove::execute(&args, cli.json)
+        }
+        Command::Bench(args) => {
+            platform::return_large_blocks();
+            bench::execute(&args, cli.json)
+        }
         Command::Verify(args) => {
             failure = ExitCode::from(NOT_CHECKED);
             match verify::execute(&args, cli.json) {
