@@ -75,6 +75,10 @@ pub struct Args {
     /// Slices proved at once (each holds its proving key in memory).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     parallel: u16,
+    /// Prove as many slices at once as fit this many MiB of estimated prover memory (about 8 KiB per row of
+    /// 2^k; `veil slice` prints each slice's estimate); fails before proving if one slice alone does not fit.
+    #[arg(long, conflicts_with = "parallel", value_parser = clap::value_parser!(u64).range(1..))]
+    memory_budget: Option<u64>,
     /// Parameters cache (default: $VEIL_PARAMS_DIR, $XDG_CACHE_HOME/veil or ~/.cache/veil).
     #[arg(long)]
     params_dir: Option<PathBuf>,
@@ -148,13 +152,16 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let start = Instant::now();
     let compiled = load_compiled(&args.compiled)?;
     let request = claim_request(&compiled, &args.claim)?;
-    let input = model_input(&compiled, &args.image, args.crop.as_ref())?;
     let only = chosen_slices(&compiled, &args.slices)?;
+    let options = match args.memory_budget {
+        Some(mib) => ProveOptions::within_memory(&compiled, only, mib)?,
+        None => ProveOptions { only, parallel: usize::from(args.parallel) },
+    };
+    let input = model_input(&compiled, &args.image, args.crop.as_ref())?;
     let scheme = compiled.verifier.scheme;
     crate::params::check_scheme(scheme, args.insecure_test_srs)?;
-    let ks = slice_ks(&compiled.verifier, only.as_deref());
+    let ks = slice_ks(&compiled.verifier, options.only.as_deref());
     let params = ParamsCache::new(args.params_dir.as_deref(), true)?.param_set(scheme, &ks)?;
-    let options = ProveOptions { only, parallel: usize::from(args.parallel) };
     let bar = Bar::new(json);
     let progress = |stage: &str, done: usize, total: usize| bar.update(stage, done, total);
     let proving = Instant::now();
@@ -186,12 +193,13 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
             "bundle_bytes": bytes.len(),
             "prove_seconds": prove_seconds,
             "seconds": seconds,
+            "parallel": options.parallel,
         });
         println!("{object}");
         return Ok(());
     }
     println!("claim: {}", describe_claim(&bundle.claim, Some(&compiled)));
-    println!("proved slices {proved:?} of {}", bundle.slices_total);
+    println!("proved slices {proved:?} of {}, up to {} at once", bundle.slices_total, options.parallel);
     println!(
         "wrote {} ({} bytes); proving took {prove_seconds:.1} s, {seconds:.1} s in all",
         args.output.display(),

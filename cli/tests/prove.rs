@@ -326,3 +326,51 @@ fn gender_model_compiles_proves_and_verifies_end_to_end() -> Result<()> {
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+/// `--memory-budget` picks how many slices prove at once from the per-slice estimates (8 KiB per row of
+/// `2^k`), and refuses a budget that one slice alone exceeds.
+#[test]
+fn a_memory_budget_bounds_the_slices_proved_at_once() -> Result<()> {
+    let f = fixture();
+    let compiled = Compiled::from_bytes(&std::fs::read(&f.compiled)?)?;
+    let needs: Vec<u64> = compiled.verifier.slices.iter().map(|s| (8u64 << 10 << s.k) >> 20).collect();
+    ensure!(needs.len() == 2, "the fixture has two slices: {needs:?}");
+    let (big, small) = (needs[0].max(needs[1]), needs[0].min(needs[1]));
+    let parallel =
+        |only: Option<Vec<usize>>, mib| ProveOptions::within_memory(&compiled, only, mib).map(|o| o.parallel);
+    assert_eq!(parallel(None, big)?, 1);
+    assert_eq!(parallel(None, big + small - 1)?, 1);
+    assert_eq!(parallel(None, big + small)?, 2);
+    assert_eq!(parallel(None, 100_000)?, 2, "never more than the slices to prove");
+    assert_eq!(parallel(Some(vec![1]), 100_000)?, 1);
+    match ProveOptions::within_memory(&compiled, None, big - 1) {
+        Err(veil_core::prove::ProveError::OverBudget { needed_mib, budget_mib, .. }) => {
+            assert_eq!((needed_mib, budget_mib), (big, big - 1));
+        }
+        other => panic!("expected OverBudget, got {:?}", other.map(|o| o.parallel)),
+    }
+    // The binary refuses it before loading parameters or proving, naming the budget.
+    let out = veil(
+        &[
+            "prove",
+            path(&f.compiled),
+            "models/samples/test-image.png",
+            "--claim",
+            "argmax",
+            "--nonce",
+            NONCE_HEX,
+            "--audience",
+            AUDIENCE,
+            "-o",
+            path(&f.dir.join("never.veilp")),
+            "--memory-budget",
+            &(big - 1).to_string(),
+        ],
+        &f.dir.join("params"),
+    )?;
+    ensure!(out.code == Some(1), "exit status {:?}: {}", out.code, out.stderr);
+    ensure!(out.stderr.contains(&format!("over the budget of {} MiB", big - 1)), "{}", out.stderr);
+    let both = veil(&["prove", path(&f.compiled), "x.png", "--parallel", "2", "--memory-budget", "100"], &f.dir)?;
+    ensure!(both.code == Some(2), "--parallel with --memory-budget is a usage error: {}", both.stderr);
+    Ok(())
+}

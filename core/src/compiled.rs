@@ -74,6 +74,32 @@ impl Default for ProveOptions {
     }
 }
 
+impl ProveOptions {
+    /// Proves `only` (every slice when `None`) with as many slices at once as fit `budget_mib` MiB of
+    /// estimated prover memory
+    /// ([`CostModel::memory_bytes`](crate::slice::CostModel::memory_bytes)): the largest `n` for which the `n` most demanding
+    /// slices together stay within the budget, so any `n` slices running at once do. Fails with
+    /// [`ProveError::OverBudget`] when one slice alone exceeds it.
+    pub fn within_memory(compiled: &Compiled, only: Option<Vec<usize>>, budget_mib: u64) -> Result<Self, ProveError> {
+        let cost = crate::slice::CostModel::default();
+        let chosen: Vec<usize> = only.clone().unwrap_or_else(|| (0..compiled.slices.len()).collect());
+        let mut needs: Vec<(u64, usize, u32)> = chosen
+            .iter()
+            .filter_map(|&i| compiled.verifier.slices.get(i).map(|s| (cost.memory_bytes(s.k) >> 20, i, s.k)))
+            .collect();
+        needs.sort_unstable_by(|a, b| b.cmp(a));
+        if let Some(&(needed_mib, slice, k)) = needs.first().filter(|(mib, _, _)| *mib > budget_mib) {
+            return Err(ProveError::OverBudget { slice, k, needed_mib, budget_mib });
+        }
+        let mut total = 0u64;
+        let parallel = needs.iter().take_while(|(mib, _, _)| {
+            total = total.saturating_add(*mib);
+            total <= budget_mib
+        });
+        Ok(ProveOptions { parallel: parallel.count().max(1), only })
+    }
+}
+
 /// Progress of a long step: `(stage, done, total)`.
 pub type Progress<'a> = &'a (dyn Fn(&str, usize, usize) + Sync);
 

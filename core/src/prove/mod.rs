@@ -69,6 +69,20 @@ pub enum ProveError {
         /// The size exponent it needs.
         k: u32,
     },
+    /// Proving a slice is estimated to need more memory than the caller's budget.
+    #[error(
+        "slice {slice} (2^{k} rows) needs an estimated {needed_mib} MiB to prove, over the budget of {budget_mib} MiB"
+    )]
+    OverBudget {
+        /// The slice.
+        slice: usize,
+        /// Its size exponent.
+        k: u32,
+        /// Its estimated peak prover memory, MiB.
+        needed_mib: u64,
+        /// The budget, MiB.
+        budget_mib: u64,
+    },
 }
 
 /// The claim a prover is asked for.
