@@ -74,21 +74,21 @@ impl RowProfile {
     /// The profile of a laid-out trace.
     pub(crate) fn of(trace: &Trace) -> Self {
         let mut owner: Vec<Option<Bucket>> = vec![None; trace.rows];
-        let mut claim = |row: usize, b: Bucket| {
+        let mut own = |row: usize, b: Bucket| {
             if let Some(slot @ None) = owner.get_mut(row) {
                 *slot = Some(b);
             }
         };
         for &(sel, row) in &trace.selectors {
             let (b, next) = bucket(sel);
-            claim(row, b);
+            own(row, b);
             if next {
-                claim(row + 1, b);
+                own(row + 1, b);
             }
         }
         for job in &trace.hashes {
             for row in job.row..job.row + PoseidonChip::rows_for(job.inputs.len()) {
-                claim(row, Bucket::Poseidon);
+                own(row, Bucket::Poseidon);
             }
         }
         let mut p = RowProfile { total: trace.rows, ..Default::default() };
