@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 use veil_core::model::run_quantized;
 use veil_core::preprocess::{load_image, preprocess};
-use veil_core::quant::{Calibration, QuantConfig};
+use veil_core::quant::{Calibration, QuantConfig, WeightScales};
 use veil_core::report::{compare, AccuracyReport};
 use veil_core::samples::{images_in_dir, Role};
 use veil_core::tensor::Tensor;
@@ -33,6 +33,16 @@ pub struct Args {
     /// Signed bits of weights.
     #[arg(long)]
     weight_bits: Option<u32>,
+    /// Per-channel weight scales: powers of two (narrow requantization remainders, cheaper proofs) or real.
+    #[arg(long, value_enum)]
+    weight_scales: Option<ScalesArg>,
+}
+
+/// `--weight-scales` values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ScalesArg {
+    PowerOfTwo,
+    Real,
 }
 
 pub fn execute(args: &Args, json: bool) -> Result<()> {
@@ -55,6 +65,11 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         input_bits: args.input_bits.unwrap_or(defaults.input_bits),
         activation_bits: args.activation_bits.unwrap_or(defaults.activation_bits),
         weight_bits: args.weight_bits.unwrap_or(defaults.weight_bits),
+        weight_scales: match args.weight_scales {
+            Some(ScalesArg::PowerOfTwo) => WeightScales::PowerOfTwo,
+            Some(ScalesArg::Real) => WeightScales::Real,
+            None => defaults.weight_scales,
+        },
         ..defaults
     };
     veil_core::model::validate_config(&config)?;

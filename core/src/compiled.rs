@@ -25,7 +25,7 @@ use veil_verifier::Digest;
 /// Magic bytes of a compiled model file.
 pub const MAGIC: &[u8; 8] = b"VEILCMP\0";
 /// Its format version.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 
 /// A compiled model.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// Magic bytes of a verifying artifact.
 pub const MAGIC: &[u8; 8] = b"VEILVKA\0";
 /// Current format version.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Largest artifact accepted (verifying keys of a few dozen slices fit easily).
 pub const MAX_ARTIFACT_BYTES: usize = 64 << 20;
 /// The largest slice size exponent a verifier accepts.

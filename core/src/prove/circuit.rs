@@ -252,6 +252,7 @@ fn selector(c: &SliceConfig, sel: Sel) -> Selector {
         Sel::Dot => s.dot,
         Sel::DotStart => s.dot_start,
         Sel::Div => s.div,
+        Sel::Div2 => s.div2,
         Sel::Bound => s.bound,
         Sel::Sum => s.sum,
         Sel::SumStart => s.sum_start,

@@ -5,7 +5,8 @@
 //! one-hot bits, which value is revealed; the others stay private (the output values are multiplied by the
 //! output bit, so they are public zeros for the other kinds).
 
-use super::ops::{limbs, Cells};
+use super::division::limbs;
+use super::ops::Cells;
 use super::trace::{g, h, lk, Phase2, Sel, Trace};
 use super::ProveError;
 use crate::ir::ValueId;

@@ -13,7 +13,8 @@
 //! which costs rows in proportion to `|X| + |P| + |W|`, not to the number of multiply-accumulates.
 //! The accumulators are then requantized by division rows. `docs/soundness.md` gives the argument.
 
-use super::ops::{div_row, Cells, Numerator, Term};
+use super::division::{divide, Division, Numerator, Output, Term};
+use super::ops::Cells;
 use super::trace::{g, h, CellRef, Phase2, Sel, Trace};
 use super::ProveError;
 use crate::quant::Requant;
@@ -82,7 +83,7 @@ pub(crate) fn conv(
     weight: &dyn Fn(usize, usize, usize, usize) -> i64,
     bias: &[i64],
     requant: &Requant,
-    bits: u32,
+    out: Output,
     name: &str,
 ) -> Result<Cells, ProveError> {
     let ph = phases(gm);
@@ -175,8 +176,8 @@ pub(crate) fn conv(
     let rhs = dots(t, &[x_sums.iter().copied().zip(w_hat).collect()]);
     t.copy(rhs[0], lhs);
     // Requantization.
-    let mut out = Cells::default();
     let plane = gm.oh * gm.ow;
+    let mut divs = Vec::with_capacity(valid.len());
     for (idx, cell) in valid.iter().enumerate() {
         let (cell, acc) =
             cell.ok_or_else(|| ProveError::Unsupported(format!("{name}: output {idx} outside the product")))?;
@@ -184,14 +185,11 @@ pub(crate) fn conv(
         let m = if requant.multipliers.len() == 1 { requant.multipliers[0] } else { requant.multipliers[o] };
         let s = requant.shift;
         let half = if s == 0 { 0 } else { 1i128 << (s - 1) };
-        let term = Term { cell: Some(cell), value: acc, coeff: m as i128 };
-        let n =
-            Numerator { first: Some(term), shared: &[], shared_coeff: 0, constant: bias[o] as i128 * m as i128 + half };
-        let (c, y) = div_row(t, n, 1i128 << s, bits, name)?;
-        out.cells.push(c);
-        out.values.push(y);
+        let first = Some(Term { cell: Some(cell), value: acc, coeff: m as i128 });
+        let constant = bias[o] as i128 * m as i128 + half;
+        divs.push(Division { numerator: Numerator { first, shared: &[], shared_coeff: 0, constant }, divisor: 1 << s });
     }
-    Ok(out)
+    divide(t, &divs, out, name)
 }
 
 /// Horner chains in `z` over `chains` sequences of length `len`, six lanes in lockstep. `fill(t, chain, r, cell)`

@@ -12,21 +12,13 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::HashMap;
 use veil_verifier::circuit::tables::fr_i128;
 
-fn small(f: Fr) -> i128 {
-    let b = f.to_bytes();
-    if b[16..].iter().all(|&x| x == 0) {
-        i128::from_le_bytes(b[..16].try_into().unwrap_or([0; 16]))
-    } else {
-        -i128::from_le_bytes((-f).to_bytes()[..16].try_into().unwrap_or([0; 16]))
-    }
-}
-
 fn copy_source(t: &Trace, dst: CellRef) -> Option<CellRef> {
     t.copies.iter().find(|(a, _)| *a == dst).map(|&(_, b)| b)
 }
 
-#[test]
-fn a_wrong_output_with_remainders_tuned_after_seeing_the_challenge_is_rejected() {
+/// The honest circuit of the `pytorch_style` test model's first convolution and its (fused) ReLU, with the
+/// reference's values.
+pub(super) fn conv_relu_slice() -> (crate::quant::QuantizedGraph, Vec<Option<Tensor<i64>>>, super::SliceCircuit) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/ops/pytorch_style");
     let graph = crate::onnx::load_onnx_file(&dir.join("model.onnx"), &Default::default()).expect("model");
     let io: serde_json::Value =
@@ -47,30 +39,50 @@ fn a_wrong_output_with_remainders_tuned_after_seeing_the_challenge_is_rejected()
         claim: super::ClaimRequest::Output,
     };
     let honest = slice_circuit(&q, &spec, None, Some(&inputs)).expect("circuit");
+    (q, values, honest)
+}
+
+/// A field element holding a small signed integer, as that integer.
+pub(super) fn small(f: Fr) -> i128 {
+    let b = f.to_bytes();
+    if b[16..].iter().all(|&x| x == 0) {
+        i128::from_le_bytes(b[..16].try_into().unwrap_or([0; 16]))
+    } else {
+        -i128::from_le_bytes((-f).to_bytes()[..16].try_into().unwrap_or([0; 16]))
+    }
+}
+
+#[test]
+fn a_wrong_output_with_remainders_tuned_after_seeing_the_challenge_is_rejected() {
+    let (q, values, honest) = conv_relu_slice();
     let k = honest.k();
     MockProver::run(k, &honest, vec![honest.instance()]).expect("mock").assert_satisfied();
 
-    // Forge: pick a convolution output y ≤ −2 (so the ReLU output stays 0) and claim y + 1 instead.
+    // Forge: pick a convolution output y ≤ −2 in a two-division row (so the fused ReLU's output stays 0) and
+    // claim y + 1 instead.
     let mut t = (*honest.trace).clone();
     let conv_out = values[q.nodes[0].output.0].as_ref().expect("conv output");
-    let idx = conv_out.data().iter().position(|&v| v <= -2).expect("a negative pre-activation");
-    let div_row = t.selectors.iter().filter(|(s, _)| *s == Sel::Div).map(|&(_, r)| r).nth(idx).expect("div row");
-    let p_cell = copy_source(&t, CellRef { col: Col::G(0), row: div_row }).expect("P cell");
-    let (m, c, d) = (small(t.f[0][div_row]), small(t.f[2][div_row]), small(t.f[3][div_row]));
-    let q_new = small(t.lk[0][div_row]) + 1;
+    let div2_rows: std::collections::HashSet<usize> =
+        t.selectors.iter().filter(|(s, _)| *s == Sel::Div2).map(|&(_, r)| r).collect();
+    let idx = (0..conv_out.len())
+        .find(|&i| conv_out.data()[i] <= -2 && div2_rows.contains(&t.div_lanes[i].0))
+        .expect("a negative pre-activation in a div2 row");
+    let (div_row, lane) = t.div_lanes[idx];
+    // Lane 0: g0, f0/f2/f3, quotient in slot 0, remainder in slot 1; lane 1: g3, fw0/fw2/fw3, slots 3 and 2.
+    let (gi, fixed, q_op, r_op) = if lane == 0 { (0, &t.f, 0, 2) } else { (3, &t.fw, 6, 4) };
+    let (m, c, d) = (small(fixed[0][div_row]), small(fixed[2][div_row]), small(fixed[3][div_row]));
+    let lane_cell = CellRef { col: Col::G(gi), row: div_row };
+    let p_cell = copy_source(&t, lane_cell).expect("P cell");
+    let q_new = small(t.lk[q_op][div_row]) + 1;
     let p_new = (q_new * d - c + m - 1).div_euclid(m);
     let r_new = p_new * m + c - q_new * d;
     assert!((0..d).contains(&r_new), "remainder tuned into range");
+    assert_eq!(small(t.lk[q_op + 1][div_row]), 0, "the fused ReLU's output stays 0");
     let delta = fr_i128(p_new - small(t.get(p_cell)));
     t.set(p_cell, fr_i128(p_new));
-    t.set(CellRef { col: Col::G(0), row: div_row }, fr_i128(p_new));
-    t.lk[0][div_row] = fr_i128(q_new);
-    t.lk[1][div_row] = fr_i128(q_new);
-    let rbits = 128 - ((d - 1) as u128).leading_zeros();
-    super::ops::limbs(&mut t, div_row, r_new, rbits);
-    let y_cell = CellRef { col: Col::Lk(1), row: div_row };
-    let relu_in = t.copies.iter().find(|(a, b)| *b == y_cell && matches!(a.col, Col::Lk(_))).map(|&(a, _)| a);
-    t.set(relu_in.expect("ReLU input"), fr_i128(q_new));
+    t.set(lane_cell, fr_i128(p_new));
+    t.lk[q_op][div_row] = fr_i128(q_new);
+    t.lk[r_op][div_row] = fr_i128(r_new);
 
     // Knowing the challenges (z*, α*), move a free coefficient of the same output channel to cancel δ·z^e.
     let (z, alpha) = (Fr::from(12345), Fr::from(678));

@@ -4,7 +4,8 @@
 use super::claim_rows::{claim_rows, ClaimSetup, ClaimWitness};
 use super::commit::{commit_rows, Boundary};
 use super::conv::{conv, ConvGeom};
-use super::ops::{add, max_groups, means, relu, sums, Cells, SHARED_TERMS};
+use super::division::{Output, SHARED_TERMS};
+use super::ops::{add, max_groups, means, relu, sums, Cells};
 use super::trace::{g, Trace};
 use super::ProveError;
 use crate::ir::{Pool, ValueId};
@@ -12,7 +13,7 @@ use crate::quant::reference::pool::window;
 use crate::quant::{QNode, QOp, QuantizedGraph};
 use crate::tensor::Tensor;
 use halo2_proofs::halo2curves::bn256::Fr;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What a slice's trace is built from: the witness is absent when building keys.
 pub(crate) struct SliceWitness<'a> {
@@ -53,14 +54,27 @@ pub(crate) fn build(
     }
     let nodes = &graph.nodes[slice.nodes.clone()];
     let last = nodes.len().saturating_sub(1);
+    // Division outputs read only by ReLUs of this slice: the division applies the ReLU in its own lookup.
+    let fused: HashSet<ValueId> =
+        nodes.iter().map(|n| n.output).filter(|id| fuses_relu(graph, *id) && !slice.outputs.contains(id)).collect();
     for (i, node) in nodes.iter().enumerate() {
         if i == last && claim.is_some() && matches!(node.op, QOp::Softmax { .. }) {
             continue;
         }
-        let out = lay_node(&mut t, graph, node, &cells)?;
+        let relu_done = matches!(node.op, QOp::Relu) && fused.contains(&node.inputs[0]);
+        let out = if relu_done {
+            cells
+                .get(&node.inputs[0])
+                .cloned()
+                .ok_or_else(|| ProveError::Unsupported(format!("{}: input", node.name)))?
+        } else {
+            lay_node(&mut t, graph, node, &cells, fused.contains(&node.output))?
+        };
         if let Some(w) = witness.and_then(|w| w.values.get(node.output.0)).and_then(|v| v.as_ref()) {
-            if out.values != w.data() {
-                let at = out.values.iter().zip(w.data()).position(|(a, b)| a != b).unwrap_or(0);
+            let expect: Vec<i64> =
+                w.data().iter().map(|&v| if fused.contains(&node.output) { v.max(0) } else { v }).collect();
+            if out.values != expect {
+                let at = out.values.iter().zip(&expect).position(|(a, b)| a != b).unwrap_or(0);
                 return Err(ProveError::ReferenceMismatch { node: node.name.clone(), index: at });
             }
         }
@@ -93,8 +107,27 @@ pub(crate) fn node_rows(graph: &QuantizedGraph, node: &QNode) -> Result<usize, P
         let n: usize = graph.value(id).shape.iter().product();
         cells.insert(id, Cells { cells: vec![g(0, row); n], values: vec![0; n] });
     }
-    lay_node(&mut t, graph, node, &cells)?;
+    lay_node(&mut t, graph, node, &cells, fuses_relu(graph, node.output))?;
     Ok(t.rows - 1)
+}
+
+/// Whether a division node's output `id` is read only by ReLUs (and is no graph output), so the division can
+/// apply the ReLU in its own lookup and the ReLU costs no row.
+pub(crate) fn fuses_relu(graph: &QuantizedGraph, id: ValueId) -> bool {
+    let divides = graph.nodes.iter().any(|n| {
+        n.output == id
+            && matches!(
+                n.op,
+                QOp::Conv { .. }
+                    | QOp::Linear { .. }
+                    | QOp::Add
+                    | QOp::Sub
+                    | QOp::AveragePool(_)
+                    | QOp::GlobalAveragePool
+            )
+    });
+    let mut readers = graph.nodes.iter().filter(|n| n.inputs.contains(&id)).peekable();
+    divides && !graph.outputs.contains(&id) && readers.peek().is_some() && readers.all(|n| matches!(n.op, QOp::Relu))
 }
 
 fn lay_node(
@@ -102,6 +135,7 @@ fn lay_node(
     graph: &QuantizedGraph,
     node: &QNode,
     cells: &HashMap<ValueId, Cells>,
+    fuse_relu: bool,
 ) -> Result<Cells, ProveError> {
     let input = |i: usize| -> Result<&Cells, ProveError> {
         node.inputs
@@ -111,6 +145,7 @@ fn lay_node(
     };
     let info = |i: usize| graph.value(node.inputs[i]);
     let out = graph.value(node.output);
+    let output = Output { bits: out.bits, relu: fuse_relu };
     let unsupported = |what: &str| ProveError::Unsupported(format!("{}: {what}", node.name));
     match &node.op {
         QOp::Conv { weight, bias, strides, pads, dilations, group, requant } => {
@@ -132,7 +167,7 @@ fn lay_node(
             };
             let wd = weight.data();
             let at = |o: usize, c: usize, i: usize, j: usize| wd[((o * ws[1] + c) * ws[2] + i) * ws[3] + j];
-            conv(t, input(0)?, &gm, &at, bias, requant, out.bits, &node.name)
+            conv(t, input(0)?, &gm, &at, bias, requant, output, &node.name)
         }
         QOp::Linear { weight, bias, requant } => {
             let (k, n) = (weight.shape()[0], weight.shape()[1]);
@@ -143,7 +178,7 @@ fn lay_node(
                 ConvGeom { cin: k, h: 1, w: 1, cout: n, kh: 1, kw: 1, strides: [1, 1], pads: [0; 4], oh: 1, ow: 1 };
             let wd = weight.data();
             let at = |o: usize, c: usize, _: usize, _: usize| wd[c * n + o];
-            conv(t, input(0)?, &gm, &at, bias, requant, out.bits, &node.name)
+            conv(t, input(0)?, &gm, &at, bias, requant, output, &node.name)
         }
         QOp::Relu => Ok(relu(t, input(0)?, info(0).bits)),
         QOp::Add | QOp::Sub => {
@@ -151,7 +186,7 @@ fn lay_node(
                 return Err(unsupported("broadcasting addition"));
             }
             let sign = if matches!(node.op, QOp::Add) { 1 } else { -1 };
-            add(t, (input(0)?, info(0).frac), (input(1)?, info(1).frac), sign, out.frac, out.bits)
+            add(t, (input(0)?, info(0).frac), (input(1)?, info(1).frac), sign, out.frac, output)
         }
         QOp::MaxPool(p) => {
             let x = input(0)?;
@@ -168,13 +203,13 @@ fn lay_node(
         QOp::AveragePool(p) => {
             let x = input(0)?;
             let wins = windows(&info(0).shape, p, &out.shape);
-            pooled_means(t, x, wins, info(0).frac, out.frac, out.bits)
+            pooled_means(t, x, wins, (info(0).frac, out.frac), output)
         }
         QOp::GlobalAveragePool => {
             let x = input(0)?;
             let hw = info(0).shape[2] * info(0).shape[3];
             let wins = (0..x.len() / hw.max(1)).map(|p| ((p * hw..(p + 1) * hw).collect(), hw)).collect();
-            pooled_means(t, x, wins, info(0).frac, out.frac, out.bits)
+            pooled_means(t, x, wins, (info(0).frac, out.frac), output)
         }
         QOp::Pad { pads, value } => {
             let x = input(0)?;
@@ -241,16 +276,15 @@ fn pooled_means(
     t: &mut Trace,
     x: &Cells,
     wins: Vec<(Vec<usize>, usize)>,
-    fi: i32,
-    fo: i32,
-    bits: u32,
+    fracs: (i32, i32),
+    output: Output,
 ) -> Result<Cells, ProveError> {
     let longest = wins.iter().map(|w| w.0.len()).max().unwrap_or(0).max(1);
     let counts: Vec<i128> = wins.iter().map(|w| w.1 as i128).collect();
     let windows = wins.iter().map(|(idx, _)| idx.iter().map(|&i| (x.cells[i], x.values[i])).collect::<Vec<_>>());
     // Small windows are summed inside their division row; larger ones through running sums first.
     if longest <= SHARED_TERMS {
-        return means(t, &windows.collect::<Vec<_>>(), &counts, fi, fo, bits);
+        return means(t, &windows.collect::<Vec<_>>(), &counts, fracs, output);
     }
     let zero = t.zero();
     let groups: Vec<Vec<_>> = windows
@@ -260,5 +294,5 @@ fn pooled_means(
         })
         .collect();
     let totals: Vec<Vec<_>> = sums(t, &groups)?.into_iter().map(|s| vec![s]).collect();
-    means(t, &totals, &counts, fi, fo, bits)
+    means(t, &totals, &counts, fracs, output)
 }

@@ -10,11 +10,14 @@ mod circuit;
 mod claim_rows;
 mod commit;
 mod conv;
+mod division;
 #[cfg(test)]
 mod forgery;
 mod layout;
 mod ops;
 mod profile;
+#[cfg(test)]
+mod tamper;
 mod trace;
 
 pub use backend::{prove, proving_key, verifying_key};
@@ -217,18 +220,12 @@ pub fn slice_circuit(
 }
 
 /// Rows of one node's circuit relations on their own (boundary commitments excluded); a final softmax,
-/// which the claim rows replace, costs about two rows per logit, and a ReLU of a division's output (a
-/// convolution, linear layer, average pool or residual add in the same slice) rides on the division rows.
+/// which the claim rows replace, costs about two rows per logit, and a ReLU that is the only reader of a
+/// division's output (a convolution, linear layer, average pool or residual add) rides on the division's lookup.
 pub fn node_rows(graph: &QuantizedGraph, node: &crate::quant::QNode) -> Result<usize, ProveError> {
-    let divides = |op: &QOp| {
-        matches!(
-            op,
-            QOp::Conv { .. } | QOp::Linear { .. } | QOp::Add | QOp::Sub | QOp::AveragePool(_) | QOp::GlobalAveragePool
-        )
-    };
     match &node.op {
         QOp::Softmax { .. } => Ok(2 * graph.value(node.output).shape.iter().product::<usize>() + 8),
-        QOp::Relu if graph.nodes.iter().any(|n| n.output == node.inputs[0] && divides(&n.op)) => Ok(0),
+        QOp::Relu if layout::fuses_relu(graph, node.inputs[0]) => Ok(0),
         _ => layout::node_rows(graph, node),
     }
 }

@@ -53,7 +53,7 @@ enum Bucket {
 fn bucket(sel: Sel) -> (Bucket, bool) {
     use Bucket::*;
     match sel {
-        Sel::Div => (Requantization, false),
+        Sel::Div | Sel::Div2 => (Requantization, false),
         Sel::Bound => (Requantization, true),
         Sel::HornerZ => (TensorPolynomials, true),
         Sel::HornerZStart => (TensorPolynomials, false),

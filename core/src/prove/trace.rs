@@ -40,6 +40,7 @@ pub(crate) enum Sel {
     Dot,
     DotStart,
     Div,
+    Div2,
     Bound,
     Sum,
     SumStart,
@@ -95,8 +96,8 @@ pub(crate) struct Trace {
     pub exp_tables: Vec<Vec<i64>>,
     /// Poseidon hashes to lay out: `(first row, domain, inputs, output cell)`.
     pub hashes: Vec<HashJob>,
-    /// Division outputs whose row still has slot 3 free for their ReLU: output cell → row.
-    pub relu_slots: std::collections::HashMap<CellRef, usize>,
+    /// Every division in layout order: its row and lane (0, or 1 for the second lane of a `div2` row).
+    pub div_lanes: Vec<(usize, usize)>,
     zero: Option<CellRef>,
 }
 

@@ -19,6 +19,23 @@ pub struct QuantConfig {
     pub exp_bits: u32,
     /// Fractional bits of softmax probabilities and of sigmoid/tanh outputs' extra precision.
     pub probability_bits: u32,
+    /// How per-channel weight scales are chosen.
+    #[serde(default)]
+    pub weight_scales: WeightScales,
+}
+
+/// How [`super::quantize`] chooses each output channel's weight scale.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightScales {
+    /// The smallest power of two that fits the channel's largest weight: every requantization multiplier is
+    /// then a power of two, and a requantization's rounding remainder is as narrow as the weights' fraction
+    /// bits (one range-check lookup instead of two; see `docs/quantization.md`). The default.
+    #[default]
+    PowerOfTwo,
+    /// `max|W_c| / (2^(bits−1) − 1)`: every channel uses its full width, at the cost of wide multipliers and
+    /// remainders.
+    Real,
 }
 
 impl Default for QuantConfig {
@@ -30,6 +47,7 @@ impl Default for QuantConfig {
             multiplier_bits: 16,
             exp_bits: 16,
             probability_bits: 16,
+            weight_scales: WeightScales::PowerOfTwo,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Quantization: chooses every tensor's fixed-point format from calibration and lowers each float op to
 //! its integer form. Floats appear only here, at translate time; the reference evaluator has none.
 
-use super::{Calibration, QNode, QOp, QValue, QuantConfig, QuantizedGraph, Requant, TableFunction};
+use super::{Calibration, QNode, QOp, QValue, QuantConfig, QuantizedGraph, Requant, TableFunction, WeightScales};
 use crate::ir::{Affine, Graph, Node, Op};
 use crate::tensor::Tensor;
 
@@ -127,7 +127,7 @@ fn lower_op(node: &Node, fi: i32, out: &QValue, values: &[QValue], config: &Quan
     };
     match &node.op {
         Op::Conv(c) => {
-            let (weight, scales) = quantize_weights(&c.weight, 0, config.weight_bits);
+            let (weight, scales) = quantize_weights(&c.weight, 0, config);
             let bias = quantize_bias(c.bias.as_ref(), &scales, fi);
             let requant = requant(&scales, fi, fo, config.multiplier_bits);
             QOp::Conv {
@@ -141,7 +141,7 @@ fn lower_op(node: &Node, fi: i32, out: &QValue, values: &[QValue], config: &Quan
             }
         }
         Op::Linear(l) => {
-            let (weight, scales) = quantize_weights(&l.weight, 1, config.weight_bits);
+            let (weight, scales) = quantize_weights(&l.weight, 1, config);
             let bias = quantize_bias(l.bias.as_ref(), &scales, fi);
             QOp::Linear { weight, bias, requant: requant(&scales, fi, fo, config.multiplier_bits) }
         }
@@ -169,8 +169,9 @@ fn lower_op(node: &Node, fi: i32, out: &QValue, values: &[QValue], config: &Quan
 }
 
 /// Symmetric per-channel weights along `axis` (0 for conv `[out, …]`, 1 for linear `[in, out]`):
-/// returns integer weights and each channel's real scale.
-fn quantize_weights(w: &Tensor<f32>, axis: usize, bits: u32) -> (Tensor<i64>, Vec<f64>) {
+/// returns integer weights and each channel's scale (a power of two unless `config.weight_scales` is `Real`).
+fn quantize_weights(w: &Tensor<f32>, axis: usize, config: &QuantConfig) -> (Tensor<i64>, Vec<f64>) {
+    let bits = config.weight_bits;
     let shape = w.shape();
     let channels = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
@@ -186,7 +187,12 @@ fn quantize_weights(w: &Tensor<f32>, axis: usize, bits: u32) -> (Tensor<i64>, Ve
     // overflow the accumulator.
     let layer_max = max_abs.iter().cloned().fold(0.0, f64::max);
     let floor = if layer_max > 0.0 { layer_max * (-16f64).exp2() } else { 1.0 };
-    let scales: Vec<f64> = max_abs.iter().map(|&m| m.max(floor) / limit).collect();
+    let fit = |m: f64| m.max(floor) / limit;
+    let scales: Vec<f64> = match config.weight_scales {
+        WeightScales::Real => max_abs.iter().map(|&m| fit(m)).collect(),
+        // The smallest power of two not below the real scale, so the largest weight still fits.
+        WeightScales::PowerOfTwo => max_abs.iter().map(|&m| fit(m).log2().ceil().exp2()).collect(),
+    };
     let data = w.data().iter().enumerate().map(|(i, &v)| (v as f64 / scales[channel_of(i)]).round() as i64).collect();
     (Tensor::new(shape.to_vec(), data).expect("same shape"), scales)
 }

@@ -21,7 +21,7 @@ mod rounding;
 
 pub use artifact::ArtifactError;
 pub use calibrate::{Calibration, Range};
-pub use config::QuantConfig;
+pub use config::{QuantConfig, WeightScales};
 pub use lower::{quantize, QuantizeError};
 pub use reference::{conv_accumulators, ReferenceError};
 pub use rounding::{clamp_bits, rescale, round_div, round_shift};

@@ -20,6 +20,7 @@ pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>) -> Selectors {
         dot: s(),
         dot_start: s(),
         div: s(),
+        div2: s(),
         bound: s(),
         sum: s(),
         sum_start: s(),
@@ -153,6 +154,22 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
             + m.query_fixed(f[2], cur);
         let quotient = m.query_advice(lk[0], cur) * m.query_fixed(f[3], cur);
         vec![q * (num - quotient - remainder(m, cur))]
+    });
+    meta.create_gate("div2", |m| {
+        let q = m.query_selector(s.div2);
+        let cur = Rotation::cur();
+        // Lane 0 reads g0, g1 and f0..f3; lane 1 reads g3, g4 and fw0..fw3. Quotients in slots 0 and 3,
+        // remainders in slots 1 and 2.
+        [(0, f, 0, 1), (3, fw, 3, 2)]
+            .into_iter()
+            .map(|(gi, k, qs, rs)| {
+                let num = m.query_advice(g[gi], cur) * m.query_fixed(k[0], cur)
+                    + m.query_advice(g[gi + 1], cur) * m.query_fixed(k[1], cur)
+                    + m.query_fixed(k[2], cur);
+                let quotient = m.query_advice(lk[SLOT_X[qs]], cur) * m.query_fixed(k[3], cur);
+                q.clone() * (num - quotient - m.query_advice(lk[SLOT_X[rs]], cur))
+            })
+            .collect::<Vec<_>>()
     });
     meta.create_gate("bound", |m| {
         let q = m.query_selector(s.bound);

@@ -79,6 +79,10 @@ pub struct Selectors {
     /// `g0·f0 + (g1 + … + g5)·f1 + f2 = x0·f3 + r`, `r = x1 + f5·x2 + f4·x3` (a rounded division; the limbs
     /// `x1..x3` are range-checked).
     pub div: Selector,
+    /// Two rounded divisions in one row, each with a one-limb remainder:
+    /// `g0·f0 + g1·f1 + f2 = x0·f3 + x1` and `g3·fw0 + g4·fw1 + fw2 = x3·fw3 + x2` (`x_j` = slot `j`'s `x`;
+    /// slots 0 and 3 hold the quotients, slots 1 and 2 the remainders).
+    pub div2: Selector,
     /// `r(next) = r + f2(next)`: the remainder's upper bound for a divisor that is not a power of two.
     pub bound: Selector,
     /// `g[2l+1]' = g[2l+1] + g[2l]'` in three lanes (running sums).

@@ -30,6 +30,14 @@ pub enum Family {
         /// Input width (`> bits`); a quotient outside it cannot be proved.
         wide: u32,
     },
+    /// `x ∈ [−2^(wide−1), 2^(wide−1))`, `y = max(clamp(x), 0)`: saturation after a division fused with the
+    /// ReLU that reads it.
+    ClampRelu {
+        /// Output width of the clamp.
+        bits: u32,
+        /// Input width (`> bits`).
+        wide: u32,
+    },
     /// `x ∈ [−2^(bits−1), 2^(bits−1))`, `y = max(x, 0)`.
     Relu {
         /// Input width.
@@ -52,6 +60,7 @@ impl Family {
             Family::Signed { bits } => 100 + bits as u64,
             Family::Clamp { bits, wide } => 1000 + 100 * wide as u64 + bits as u64,
             Family::Relu { bits } => 200 + bits as u64,
+            Family::ClampRelu { bits, wide } => 5000 + 100 * wide as u64 + bits as u64,
             Family::Exp { bits, table } => 10_000 + 100 * table as u64 + bits as u64,
         }
     }
@@ -65,6 +74,10 @@ impl Family {
             Family::Clamp { bits, wide } => {
                 let limit = 1i64 << (bits - 1);
                 signed(wide).map(|x| (x, x.clamp(-limit, limit - 1))).collect()
+            }
+            Family::ClampRelu { bits, wide } => {
+                let limit = 1i64 << (bits - 1);
+                signed(wide).map(|x| (x, x.clamp(-limit, limit - 1).max(0))).collect()
             }
             Family::Relu { bits } => signed(bits).map(|x| (x, x.max(0))).collect(),
             Family::Exp { bits, table } => {

@@ -1,0 +1,95 @@
+//! Negative tests of the division rows: a wrong quotient, a remainder out of range or a wrong fused ReLU in
+//! either lane of a `div2` row is rejected, each by the relation that guards it.
+
+use super::forgery::{conv_relu_slice, small};
+use super::trace::{Sel, Trace};
+use halo2_proofs::dev::{MockProver, VerifyFailure};
+use halo2_proofs::halo2curves::bn256::Fr;
+use veil_verifier::circuit::tables::fr_i128;
+
+/// The logical `lk` operands of a `div2` lane: (quotient, output, remainder).
+fn lane_operands(lane: usize) -> (usize, usize, usize) {
+    if lane == 0 {
+        (0, 1, 2)
+    } else {
+        (6, 7, 4)
+    }
+}
+
+/// Runs `MockProver` on `t` and returns its failures (empty when satisfied).
+fn failures(t: Trace, k: u32) -> Vec<VerifyFailure> {
+    let c = super::SliceCircuit { trace: std::sync::Arc::new(t), with_witness: true };
+    MockProver::run(k, &c, vec![c.instance()]).expect("mock").verify().err().unwrap_or_default()
+}
+
+fn is_lookup(f: &VerifyFailure) -> bool {
+    matches!(f, VerifyFailure::Lookup { .. })
+}
+
+fn is_gate(f: &VerifyFailure, name: &str) -> bool {
+    matches!(f, VerifyFailure::ConstraintNotSatisfied { constraint, .. } if format!("{constraint}").contains(name))
+}
+
+/// The first `div2` row and its fixed divisor per lane.
+fn first_div2(t: &Trace) -> (usize, [i128; 2]) {
+    let row = t.selectors.iter().find(|(s, _)| *s == Sel::Div2).map(|&(_, r)| r).expect("a div2 row");
+    (row, [small(t.f[3][row]), small(t.fw[3][row])])
+}
+
+#[test]
+fn a_quotient_off_by_one_with_its_remainder_moved_out_of_range_is_rejected_in_both_lanes() {
+    let (_, _, honest) = conv_relu_slice();
+    let k = honest.k();
+    let (row, divisors) = first_div2(&honest.trace);
+    for (lane, divisor) in divisors.into_iter().enumerate() {
+        let (q_op, _, r_op) = lane_operands(lane);
+        for step in [1i128, -1] {
+            // q ± 1 with r ∓ D keeps the division relation; the remainder leaves [0, D).
+            let mut t = (*honest.trace).clone();
+            t.lk[q_op][row] = fr_i128(small(t.lk[q_op][row]) + step);
+            t.lk[r_op][row] = fr_i128(small(t.lk[r_op][row]) - step * divisor);
+            let fails = failures(t, k);
+            assert!(!fails.is_empty(), "lane {lane}, step {step}: accepted");
+            assert!(fails.iter().all(is_lookup), "lane {lane}, step {step}: only a lookup fails: {fails:?}");
+        }
+    }
+}
+
+#[test]
+fn a_remainder_changed_alone_breaks_its_lane_of_the_division_gate() {
+    let (_, _, honest) = conv_relu_slice();
+    let k = honest.k();
+    let (row, _) = first_div2(&honest.trace);
+    for lane in 0..2 {
+        let (_, _, r_op) = lane_operands(lane);
+        let mut t = (*honest.trace).clone();
+        let r = small(t.lk[r_op][row]);
+        // Stay inside the range table so only the gate can object.
+        t.lk[r_op][row] = fr_i128(if r > 0 { r - 1 } else { r + 1 });
+        let fails = failures(t, k);
+        assert!(!fails.is_empty(), "lane {lane}: accepted");
+        assert!(fails.iter().all(|f| is_gate(f, "div2")), "lane {lane}: only div2 fails: {fails:?}");
+    }
+}
+
+#[test]
+fn a_fused_relu_output_other_than_the_table_s_is_rejected_in_both_lanes() {
+    let (_, _, honest) = conv_relu_slice();
+    let k = honest.k();
+    let t0 = &honest.trace;
+    // A div2 row whose lanes both saw a negative quotient: the fused ReLU output is 0 in each.
+    let rows: Vec<usize> = t0.selectors.iter().filter(|(s, _)| *s == Sel::Div2).map(|&(_, r)| r).collect();
+    let row = *rows
+        .iter()
+        .find(|&&r| small(t0.lk[0][r]) < 0 && small(t0.lk[6][r]) < 0)
+        .expect("a row with two negative pre-activations");
+    for lane in 0..2 {
+        let (q_op, y_op, _) = lane_operands(lane);
+        assert_eq!(t0.lk[y_op][row], Fr::zero(), "lane {lane}: the honest output is the ReLU's 0");
+        let mut t = (*honest.trace).clone();
+        // Claim the clamped pre-activation itself, as if no ReLU had been applied.
+        t.lk[y_op][row] = t.lk[q_op][row];
+        let fails = failures(t, k);
+        assert!(fails.iter().any(is_lookup), "lane {lane}: the ClampRelu lookup rejects: {fails:?}");
+    }
+}
