@@ -8,7 +8,7 @@ mod cost;
 pub use cost::CostModel;
 
 use crate::ir::ValueId;
-use crate::quant::QuantizedGraph;
+use crate::quant::{QOp, QuantizedGraph};
 use serde::Serialize;
 use std::ops::Range;
 
@@ -163,16 +163,26 @@ fn range_rows(graph: &QuantizedGraph, range: Range<usize>, rows: &[u64], cost: &
             })
             .sum()
     };
+    // A ReLU counted as fused into its division (0 rows) whose division lies before the cut takes its own rows:
+    // two per row.
+    let inside = |id: &ValueId| graph.nodes[range.clone()].iter().any(|n| n.output == *id);
+    let split_relus: u64 = graph.nodes[range.clone()]
+        .iter()
+        .filter(|n| matches!(n.op, QOp::Relu) && !inside(&n.inputs[0]) && crate::prove::fuses_relu(graph, n.inputs[0]))
+        .map(|n| (graph.value(n.output).shape.iter().product::<usize>() as u64).div_ceil(2))
+        .sum();
     // The claim rows and the few constant cells are in the per-node figures; two rows for the binding.
-    rows[range].iter().sum::<u64>() + commit(&inputs) + commit(&outputs) + 2 + cost.reserved_rows / 4
+    rows[range].iter().sum::<u64>() + split_relus + commit(&inputs) + commit(&outputs) + 2 + cost.reserved_rows / 4
 }
 
 /// Describes the slice `range`.
 fn describe(graph: &QuantizedGraph, index: usize, range: Range<usize>, rows: &[u64], cost: &CostModel) -> Slice {
     let (inputs, outputs) = boundary(graph, range.clone());
     let total = range_rows(graph, range.clone(), rows, cost);
-    // The lookup table holds about 1.5 · 2^(bits+3) rows (the saturation table dominates).
-    let table_rows = 3u64 << (graph.config.activation_bits + 2);
+    // The lookup table: the clamp and clamp-and-ReLU families (2^(bits+3) rows each), the 15- and 12-bit range
+    // families, the signed range of boundary values and the softmax exp table (2^13).
+    let bits = graph.config.activation_bits;
+    let table_rows = (2u64 << (bits + 3)) + (1 << 15) + (1 << 12) + (1 << bits) + (1 << 13);
     let k = cost.k_for(total.max(table_rows), 0);
     Slice {
         index,
