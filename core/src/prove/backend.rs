@@ -3,13 +3,15 @@
 use super::circuit::ReleasingCircuit;
 use super::{ProveError, SliceCircuit};
 use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
-use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk_custom, ProvingKey, VerifyingKey};
+use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk_custom, Any, ProvingKey, VerifyingKey};
 use halo2_proofs::poly::ipa::commitment::IPACommitmentScheme;
 use halo2_proofs::poly::ipa::multiopen::ProverIPA;
 use halo2_proofs::poly::kzg::commitment::KZGCommitmentScheme;
 use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
+use halo2_proofs::poly::Polynomial;
 use halo2_proofs::transcript::{Blake2bWrite, Challenge255, TranscriptWriterBuffer};
 use rand_core::{CryptoRng, RngCore};
+use std::collections::HashSet;
 use veil_verifier::backend::Params;
 
 fn halo2(stage: &'static str) -> impl Fn(halo2_proofs::plonk::Error) -> ProveError {
@@ -31,18 +33,44 @@ pub fn verifying_key(params: &Params, circuit: &SliceCircuit) -> Result<Verifyin
     .map_err(halo2("verifying key"))
 }
 
-/// The proving key of a slice circuit.
+/// The proving key of a slice circuit, without the fixed columns' evaluation form the prover never reads.
 pub fn proving_key(
     params: &Params,
     vk: VerifyingKey<G1Affine>,
     circuit: &SliceCircuit,
 ) -> Result<ProvingKey<G1Affine>, ProveError> {
     let shape = circuit.without_witness();
-    match params {
+    let pk = match params {
         Params::Ipa(p) => keygen_pk(p, vk, &shape),
         Params::Kzg(p) => keygen_pk(p, vk, &shape),
     }
-    .map_err(halo2("proving key"))
+    .map_err(halo2("proving key"))?;
+    Ok(without_unread_fixed_values(pk))
+}
+
+/// Rebuilds `pk` keeping a fixed column's values (Lagrange form) only where the prover reads them: in the
+/// permutation argument (the constants column). The constraint system has no halo2 lookups or shuffles, the
+/// other readers; gates read the coefficient form. At `k = 18` this frees about 8 MiB per fixed column.
+fn without_unread_fixed_values(pk: ProvingKey<G1Affine>) -> ProvingKey<G1Affine> {
+    let cs = pk.get_vk().cs();
+    debug_assert!(cs.lookups().is_empty());
+    let permuted: HashSet<usize> =
+        cs.permutation().get_columns().iter().filter(|c| *c.column_type() == Any::Fixed).map(|c| c.index()).collect();
+    let values = pk
+        .fixed_values()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if permuted.contains(&i) { v.clone() } else { Polynomial::new(Vec::new()) })
+        .collect();
+    ProvingKey::from_parts(
+        pk.get_vk().clone(),
+        pk.l0().clone(),
+        pk.l_last().clone(),
+        pk.l_active_row().clone(),
+        values,
+        pk.fixed_polys().to_vec(),
+        pk.permutation().clone(),
+    )
 }
 
 /// Proves one slice; `circuit` must carry its witness. The circuit is consumed: its trace is released as

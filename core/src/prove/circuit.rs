@@ -1,5 +1,6 @@
 //! The halo2 circuit of one slice: replays a [`Trace`] into the shared constraint system.
 
+use super::lookup;
 use super::trace::{CellRef, Col, Sel, Trace};
 use halo2_proofs::arithmetic::Field;
 use halo2_proofs::circuit::{Cell, Layouter, Region, SimpleFloorPlanner, Value};
@@ -7,7 +8,6 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Any, Circuit, Column, ConstraintSystem, Error, Selector};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
-use veil_verifier::circuit::tables::fr_i64;
 use veil_verifier::circuit::{configure, lk_index, SliceConfig};
 use veil_verifier::poseidon::PoseidonChip;
 
@@ -123,9 +123,6 @@ fn replay(
     mut layouter: impl Layouter<Fr>,
 ) -> Result<(), Error> {
     let proving_only = source.proving_only();
-    if !proving_only {
-        assign_table(source.trace(), c, &mut layouter)?;
-    }
     // The trace names lookup operands logically (`2j`, `2j + 1` for slot `j`); slots 1 and 2 have no `y`.
     let cell_of = |r: CellRef| -> Result<Cell, Error> {
         let column: Column<Any> = match r.col {
@@ -147,7 +144,9 @@ fn replay(
         || "slice",
         |mut region| {
             let t = source.trace();
+            let table = lookup::table(t);
             if !proving_only {
+                assign_lookup_region(t, &table, c, &mut region)?;
                 for (cols, fixed) in [(&c.tag[..], &t.tag), (&c.f[..], &t.f), (&c.fw[..], &t.fw)] {
                     for (col, values) in cols.iter().zip(fixed.iter()) {
                         for (row, v) in values.iter().enumerate() {
@@ -171,6 +170,8 @@ fn replay(
             for (col, vals) in c.g.iter().zip(t.g.iter()) {
                 assign_advice(&mut region, *col, vals);
             }
+            let mult = if with_witness { lookup::multiplicities(t, &table) } else { Vec::new() };
+            assign_advice(&mut region, c.logup.mult, &mult);
             let chip = PoseidonChip::construct(c.poseidon.clone());
             let mut hash_cells = Vec::with_capacity(t.hashes.len());
             for job in &t.hashes {
@@ -179,12 +180,23 @@ fn replay(
                 let (out, _, _) = chip.hash(&mut region, job.row, job.domain, &inputs)?;
                 hash_cells.push((out, job.instance_row));
             }
-            source.release_phase1();
             region.next_phase();
             let z = region.get_challenge(c.z);
             let alpha = region.get_challenge(c.alpha);
             let mut challenges = None;
             z.zip(alpha).map(|(z, a)| challenges = Some((z, a)));
+            let (theta, beta) = (region.get_challenge(c.logup.theta), region.get_challenge(c.logup.beta));
+            let mut lookup_challenges = None;
+            theta.zip(beta).map(|(th, b)| lookup_challenges = Some((th, b)));
+            if let (Some((th, b)), true) = (lookup_challenges, with_witness) {
+                let columns = lookup::phase2(source.trace(), &table, &mult, th, b).map_err(|_| Error::Synthesis)?;
+                let targets = [c.logup.helper, c.logup.sum];
+                for (col, vals) in targets.iter().zip(columns.iter()) {
+                    assign_advice(&mut region, *col, vals);
+                }
+            }
+            drop((table, mult));
+            source.release_phase1();
             {
                 let h = match (challenges, with_witness) {
                     (Some((z, a)), true) => source.phase2(z, a),
@@ -214,28 +226,29 @@ fn replay(
     Ok(())
 }
 
-/// Assigns the lookup table: the all-zero row, then every family the trace uses.
-fn assign_table(t: &Trace, c: &SliceConfig, layouter: &mut impl Layouter<Fr>) -> Result<(), Error> {
-    layouter.assign_table(
-        || "table",
-        |mut table| {
-            let mut row = 0;
-            let mut put = |tag: u64, x: i64, y: i64| -> Result<(), Error> {
-                table.assign_cell(|| "tag", c.table[0], row, || Value::known(Fr::from(tag)))?;
-                table.assign_cell(|| "x", c.table[1], row, || Value::known(fr_i64(x)))?;
-                table.assign_cell(|| "y", c.table[2], row, || Value::known(fr_i64(y)))?;
-                row += 1;
-                Ok(())
-            };
-            put(0, 0, 0)?;
-            for fam in &t.families {
-                for (x, y) in fam.rows(&t.exp_tables) {
-                    put(fam.tag(), x, y)?;
-                }
+/// Assigns the lookup table's fixed columns and the logUp selectors over the region (every trace and table row).
+fn assign_lookup_region(
+    t: &Trace,
+    table: &[[Fr; 3]],
+    c: &SliceConfig,
+    region: &mut Region<'_, Fr>,
+) -> Result<(), Error> {
+    for (row, tuple) in table.iter().enumerate() {
+        for (col, v) in c.logup.table.iter().zip(tuple) {
+            if !bool::from(v.is_zero()) {
+                region.assign_fixed(*col, row, *v);
             }
-            Ok(())
-        },
-    )
+        }
+    }
+    let rows = lookup::region_rows(t, table.len());
+    for row in 0..rows {
+        c.logup.row.enable(region, row)?;
+        if row > 0 {
+            c.logup.next.enable(region, row)?;
+        }
+    }
+    c.logup.first.enable(region, 0)?;
+    c.logup.last.enable(region, rows - 1)
 }
 
 fn selector(c: &SliceConfig, sel: Sel) -> Selector {

@@ -14,6 +14,7 @@ mod division;
 #[cfg(test)]
 mod forgery;
 mod layout;
+mod lookup;
 pub(crate) use layout::fuses_relu;
 mod ops;
 mod profile;

@@ -22,8 +22,9 @@ fn failures(t: Trace, k: u32) -> Vec<VerifyFailure> {
     MockProver::run(k, &c, vec![c.instance()]).expect("mock").verify().err().unwrap_or_default()
 }
 
+/// A failure of the logUp argument: a tuple outside the table leaves its running sum non-zero at the end.
 fn is_lookup(f: &VerifyFailure) -> bool {
-    matches!(f, VerifyFailure::Lookup { .. })
+    is_gate(f, "lookup_last")
 }
 
 fn is_gate(f: &VerifyFailure, name: &str) -> bool {

@@ -8,9 +8,11 @@
 //! Columns: 6 phase-1 lookup operands `lk` in 4 slots: `(tag[j], x, y)` for slots 0 and 3, `(tag[j], x)` for
 //! slots 1 and 2 (range limbs; see [`SLOT_X`], [`SLOT_Y`]); 6 phase-1 advice `g`;
 //! 6 phase-2 advice `h` (they hold values that depend on the challenges `z` and `α`, drawn after phase 1);
-//! 6 fixed `f`; one instance column. Gates have degree at most 4.
+//! 6 fixed `f`; one instance column. Every slot's tuple is checked against a `(tag, x, y)` table by the logUp
+//! argument of [`logup`] (one phase-1 multiplicity column, two phase-2 columns). Gates have degree at most 5.
 
 mod gates;
+pub mod logup;
 mod shape;
 pub mod tables;
 
@@ -19,7 +21,7 @@ pub use shape::SliceShape;
 use crate::poseidon::{PoseidonChip, PoseidonConfig};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{
-    Advice, Challenge, Column, ConstraintSystem, FirstPhase, Fixed, Instance, SecondPhase, Selector, TableColumn,
+    Advice, Challenge, Column, ConstraintSystem, FirstPhase, Fixed, Instance, SecondPhase, Selector,
 };
 
 /// Lookup slots per row.
@@ -124,8 +126,8 @@ pub struct SliceConfig {
     pub constants: Column<Fixed>,
     /// Public inputs.
     pub instance: Column<Instance>,
-    /// The table: tag, x, y.
-    pub table: [TableColumn; 3],
+    /// The lookup argument (table, multiplicities, logUp helpers; see [`logup`]).
+    pub logup: logup::LogupConfig,
     /// The evaluation point of tensor polynomials.
     pub z: Challenge,
     /// The combination challenge across output channels and weights.
@@ -155,24 +157,14 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
     for c in copied.chain(g).chain(h) {
         meta.enable_equality(c);
     }
-    let table = [meta.lookup_table_column(), meta.lookup_table_column(), meta.lookup_table_column()];
-    for j in 0..SLOTS {
-        meta.lookup("table", |m| {
-            use halo2_proofs::poly::Rotation;
-            let mut operands = vec![
-                (m.query_fixed(tag[j], Rotation::cur()), table[0]),
-                (m.query_advice(lk[SLOT_X[j]], Rotation::cur()), table[1]),
-            ];
-            if let Some(y) = SLOT_Y[j] {
-                operands.push((m.query_advice(lk[y], Rotation::cur()), table[2]));
-            }
-            operands
-        });
-    }
+    let mult = meta.advice_column_in(FirstPhase);
+    let phase2 = [(); 2].map(|_| meta.advice_column_in(SecondPhase));
+    let challenges = (meta.challenge_usable_after(FirstPhase), meta.challenge_usable_after(FirstPhase));
+    let logup = logup::configure(meta, tag, lk, mult, phase2, challenges);
     let s = gates::selectors(meta);
     let poseidon =
         PoseidonChip::configure(meta, [g[0], g[1], g[2]], [g[3], g[4], g[5]], [f[0], f[1], f[2]], [f[3], f[4], f[5]]);
-    let mut config = SliceConfig { lk, tag, g, h, f, fw, constants, instance, table, z, alpha, s, poseidon };
+    let mut config = SliceConfig { lk, tag, g, h, f, fw, constants, instance, logup, z, alpha, s, poseidon };
     gates::create(meta, &mut config);
     config
 }

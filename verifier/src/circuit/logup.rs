@@ -1,0 +1,114 @@
+//! The lookup argument: every lookup slot's tuple is in the table, proved with logarithmic derivatives
+//! (logUp, Haböck 2022) in custom gates rather than with halo2's permutation-based lookup.
+//!
+//! After phase 1 (which commits the operands and the table multiplicities `m`), challenges `θ` and `β` are
+//! drawn. With `f_j = tag_j + θ·x_j + θ²·y_j` for slot `j` and `T = T₀ + θ·T₁ + θ²·T₂` for the table row, the
+//! two phase-2 columns hold, on every row `r` of the lookup region `0..R`:
+//!
+//! ```text
+//! u = 1/(β + f_0) + 1/(β + f_1) − m/(β + T)
+//! S(r) = S(r − 1) + u(r) + 1/(β + f_2(r)) + 1/(β + f_3(r))      (S(−1) = 0),      S(R − 1) = 0
+//! ```
+//!
+//! so `Σ_r Σ_j 1/(β + f_j(r)) = Σ_r m(r)/(β + T(r))`. As rational functions of `β` the two sides agree only if
+//! every `f_j(r)` is some `T(r')` (the field's characteristic exceeds the number of lookups), and the
+//! compression by `θ` is injective on small tuples except with negligible probability; `docs/soundness.md`
+//! §2.1 gives the argument. Each gate is written without division:
+//!
+//! ```text
+//! lookup:       u·(β+f_0)(β+f_1)(β+T) − (2β+f_0+f_1)(β+T) + m·(β+f_0)(β+f_1) = 0          (degree 4)
+//! lookup_first: (S − u)·(β+f_2)(β+f_3) − (2β+f_2+f_3) = 0                                  (degree 3)
+//! lookup_next:  (S − S(prev) − u)·(β+f_2)(β+f_3) − (2β+f_2+f_3) = 0
+//! lookup_last:  S = 0
+//! ```
+//!
+//! Against halo2's lookups (three committed polynomials per lookup, plus sorting), four slots cost three
+//! polynomials: `m`, `u` and `S`.
+
+use super::{SLOTS, SLOT_X, SLOT_Y};
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::plonk::{Advice, Challenge, Column, ConstraintSystem, Expression, Fixed, Selector, VirtualCells};
+use halo2_proofs::poly::Rotation;
+
+/// Columns, selectors and challenges of the lookup argument.
+#[derive(Clone, Copy, Debug)]
+pub struct LogupConfig {
+    /// The table: tag, x, y (fixed).
+    pub table: [Column<Fixed>; 3],
+    /// How many lookups read each table row (phase 1).
+    pub mult: Column<Advice>,
+    /// `u`: slots 0 and 1 minus the table row (phase 2).
+    pub helper: Column<Advice>,
+    /// The running sum `S` (phase 2).
+    pub sum: Column<Advice>,
+    /// On every row of the lookup region: the helper's relation.
+    pub row: Selector,
+    /// On the first row: `S = u + 1/(β + f_2) + 1/(β + f_3)`.
+    pub first: Selector,
+    /// On every later row of the region: `S = S(prev) + u + 1/(β + f_2) + 1/(β + f_3)`.
+    pub next: Selector,
+    /// On the region's last row: `S = 0`.
+    pub last: Selector,
+    /// Compresses a tuple.
+    pub theta: Challenge,
+    /// The logUp point.
+    pub beta: Challenge,
+}
+
+/// Creates the lookup argument's columns and gates over the slots' `tag` and `lk` columns.
+pub fn configure(
+    meta: &mut ConstraintSystem<Fr>,
+    tag: [Column<Fixed>; SLOTS],
+    lk: [Column<Advice>; super::LK],
+    mult: Column<Advice>,
+    phase2: [Column<Advice>; 2],
+    (theta, beta): (Challenge, Challenge),
+) -> LogupConfig {
+    let table = [meta.fixed_column(), meta.fixed_column(), meta.fixed_column()];
+    let [row, first, next, last] = [meta.selector(), meta.selector(), meta.selector(), meta.selector()];
+    let c = LogupConfig { table, mult, helper: phase2[0], sum: phase2[1], row, first, next, last, theta, beta };
+    let slot = |m: &mut VirtualCells<'_, Fr>, j: usize| -> Expression<Fr> {
+        let (th, b, cur) = (m.query_challenge(theta), m.query_challenge(beta), Rotation::cur());
+        let mut e = m.query_fixed(tag[j], cur) + th.clone() * m.query_advice(lk[SLOT_X[j]], cur);
+        if let Some(y) = SLOT_Y[j] {
+            e = e + th.clone() * th * m.query_advice(lk[y], cur);
+        }
+        b + e
+    };
+    meta.create_gate("lookup", |m| {
+        let q = m.query_selector(c.row);
+        let (th, b, cur) = (m.query_challenge(theta), m.query_challenge(beta), Rotation::cur());
+        let [d0, d1] = [0, 1].map(|j| slot(m, j));
+        let dt = b
+            + m.query_fixed(table[0], cur)
+            + th.clone() * m.query_fixed(table[1], cur)
+            + th.clone() * th * m.query_fixed(table[2], cur);
+        let u = m.query_advice(c.helper, cur);
+        let mult = m.query_advice(c.mult, cur);
+        vec![q * (u * d0.clone() * d1.clone() * dt.clone() - (d0.clone() + d1.clone()) * dt + mult * d0 * d1)]
+    });
+    // `S − S(prev) − u = 1/(β + f_2) + 1/(β + f_3)`, times both denominators.
+    let sum_gate = |m: &mut VirtualCells<'_, Fr>, prev: Option<Expression<Fr>>| {
+        let cur = Rotation::cur();
+        let mut step = m.query_advice(c.sum, cur) - m.query_advice(c.helper, cur);
+        if let Some(p) = prev {
+            step = step - p;
+        }
+        let [d2, d3] = [2, 3].map(|j| slot(m, j));
+        step * d2.clone() * d3.clone() - (d2 + d3)
+    };
+    meta.create_gate("lookup_first", |m| {
+        let q = m.query_selector(c.first);
+        vec![q * sum_gate(m, None)]
+    });
+    meta.create_gate("lookup_next", |m| {
+        let q = m.query_selector(c.next);
+        let prev = m.query_advice(c.sum, Rotation::prev());
+        vec![q * sum_gate(m, Some(prev))]
+    });
+    meta.create_gate("lookup_last", |m| {
+        let q = m.query_selector(c.last);
+        vec![q * m.query_advice(c.sum, Rotation::cur())]
+    });
+    c
+}
