@@ -19,9 +19,11 @@ pub(crate) fn table(t: &Trace) -> Vec<[Fr; 3]> {
     rows
 }
 
-/// Rows the lookup argument covers: every trace row and every table row.
+/// Rows the lookup argument covers: every table row, every trace row and the row after the trace, so that
+/// every operand a gate can read (gates look at most one row ahead) is in the region. `SliceCircuit::k` keeps
+/// 16 rows past the trace and the table, so the extra row is always usable.
 pub(crate) fn region_rows(t: &Trace, table_len: usize) -> usize {
-    t.rows.max(table_len)
+    (t.rows + 1).max(table_len)
 }
 
 /// Slot `j`'s tuple at `row` (zero past the trace).

@@ -112,3 +112,21 @@ pub fn configure(
     });
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use halo2_proofs::halo2curves::bn256::Fr;
+    use halo2_proofs::plonk::ConstraintSystem;
+
+    /// The lookup region ends one row past the trace (`core/src/prove/lookup.rs`), which covers every
+    /// operand a gate reads only while no gate looks further than one row ahead or behind.
+    #[test]
+    fn no_gate_reads_further_than_one_row_away() {
+        let mut meta = ConstraintSystem::<Fr>::default();
+        let _ = super::super::configure(&mut meta);
+        let advice = meta.advice_queries().iter().map(|(_, r)| r.0);
+        let fixed = meta.fixed_queries().iter().map(|(_, r)| r.0);
+        let far: Vec<i32> = advice.chain(fixed).filter(|r| r.abs() > 1).collect();
+        assert!(far.is_empty(), "rotations beyond ±1: {far:?}");
+    }
+}
