@@ -266,11 +266,14 @@ impl Compiled {
         let prove_one = |slot: usize| -> Result<SliceProof, ProveError> {
             let i = chosen[slot];
             let last = i + 1 == self.slices.len();
-            let circuit = slice_circuit(graph, &self.slices[i], last.then_some(&claims), Some(&inputs))?;
             let key = &self.verifier.slices[i];
             let p = params.get(key.k).map_err(|_| ProveError::TooLarge { k: key.k })?;
             let vk = read_vk(&key.vk).map_err(|e| ProveError::Unsupported(e.to_string()))?;
-            let pk = proving_key(p, vk, &circuit)?;
+            // The key comes from the slice's shape alone (the layout never depends on the witness), and that
+            // shape is dropped before the witness is laid out: key generation's peak then holds no trace.
+            let shape = slice_circuit(graph, &self.slices[i], last.then_some(&claims), None)?;
+            let pk = proving_key(p, vk, shape)?;
+            let circuit = slice_circuit(graph, &self.slices[i], last.then_some(&claims), Some(&inputs))?;
             let instance = circuit.instance();
             let proof = prove(p, &pk, circuit, rand_chacha::ChaCha20Rng::from_seed(seeds[slot]))?;
             let (n_in, n_out) = (key.inputs.len(), key.outputs.len());

@@ -34,17 +34,21 @@ pub fn verifying_key(params: &Params, circuit: &SliceCircuit) -> Result<Verifyin
 }
 
 /// The proving key of a slice circuit, without the fixed columns' evaluation form the prover never reads.
+/// The circuit is consumed: when nothing else holds its trace, the trace is freed before the key is
+/// trimmed, the step where key generation's memory peaks (the full and the trimmed key are both live).
 pub fn proving_key(
     params: &Params,
     vk: VerifyingKey<G1Affine>,
-    circuit: &SliceCircuit,
+    circuit: SliceCircuit,
 ) -> Result<ProvingKey<G1Affine>, ProveError> {
     let shape = circuit.without_witness();
+    drop(circuit);
     let pk = match params {
         Params::Ipa(p) => keygen_pk(p, vk, &shape),
         Params::Kzg(p) => keygen_pk(p, vk, &shape),
     }
     .map_err(halo2("proving key"))?;
+    drop(shape);
     Ok(without_unread_fixed_values(pk))
 }
 

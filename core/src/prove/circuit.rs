@@ -1,6 +1,7 @@
 //! The halo2 circuit of one slice: replays a [`Trace`] into the shared constraint system.
 
 use super::lookup;
+use super::park::Parked;
 use super::trace::{CellRef, Col, Sel, Trace};
 use halo2_proofs::arithmetic::Field;
 use halo2_proofs::circuit::{Cell, Layouter, Region, SimpleFloorPlanner, Value};
@@ -38,8 +39,8 @@ impl Circuit<Fr> for SliceCircuit {
 
 /// A slice circuit proved once. Its synthesis takes the trace out and, when it is the only holder, replays it
 /// as the prover needs it: fixed cells, selectors and the table are skipped (a prover never reads them back;
-/// the proving key has them), the lookup tags are freed before phase 2, the phase-2 columns are computed in
-/// place, and the whole trace (hundreds of MB for a large slice) is dropped when synthesis returns, before
+/// the proving key has them), the lookup tags, fixed and `h` columns are parked before halo2 commits phase 1,
+/// the phase-2 columns are computed in place, and the whole trace (hundreds of MB for a large slice) is dropped when synthesis returns, before
 /// halo2 evaluates the quotient, where the prover's memory peaks. halo2-axiom synthesizes a circuit that
 /// advances its own phases exactly once per proof; a second synthesis fails with [`Error::Synthesis`].
 pub(crate) struct ReleasingCircuit(Mutex<Option<SliceCircuit>>);
@@ -96,21 +97,23 @@ impl Source<'_> {
         matches!(self, Source::Owned(_))
     }
 
-    /// Frees what phase 2 no longer reads: the lookup tags (the phase-2 program may copy lookup operands).
-    fn release_phase1(&mut self) {
-        if let Source::Owned(t) = self {
-            t.tag = Vec::new();
+    /// Before halo2 commits phase 1 (the prover's memory peak), frees what an owned trace no longer needs
+    /// in full: its lookup tags, fixed columns and `h` columns (see `park.rs`).
+    fn park(&mut self) -> Option<Parked> {
+        match self {
+            Source::Owned(t) => Some(t.park()),
+            Source::Shared(_) => None,
         }
     }
 
     /// The phase-2 columns at `(z, α)`: computed in place when owned, else into a copy of the `h` columns.
-    fn phase2(&mut self, z: Fr, alpha: Fr) -> Cow<'_, [Vec<Fr>]> {
-        match self {
-            Source::Shared(t) => Cow::Owned(t.phase2_columns(z, alpha)),
-            Source::Owned(t) => {
-                t.fill_phase2(z, alpha);
+    fn phase2(&mut self, z: Fr, alpha: Fr, parked: Option<Parked>) -> Cow<'_, [Vec<Fr>]> {
+        match (self, parked) {
+            (Source::Owned(t), Some(parked)) => {
+                t.fill_parked_phase2(parked, z, alpha);
                 Cow::Borrowed(&t.h)
             }
+            (source, _) => Cow::Owned(source.trace().phase2_columns(z, alpha)),
         }
     }
 }
@@ -170,8 +173,10 @@ fn replay(
             for (col, vals) in c.g.iter().zip(t.g.iter()) {
                 assign_advice(&mut region, *col, vals);
             }
-            let mult = if with_witness { lookup::multiplicities(t, &table) } else { Vec::new() };
-            assign_advice(&mut region, c.logup.mult, &mult);
+            let lookups = with_witness.then(|| lookup::Indexed::new(t, &table));
+            if let Some(ix) = &lookups {
+                assign_advice(&mut region, c.logup.mult, &ix.mult);
+            }
             let chip = PoseidonChip::construct(c.poseidon.clone());
             let mut hash_cells = Vec::with_capacity(t.hashes.len());
             for job in &t.hashes {
@@ -180,6 +185,7 @@ fn replay(
                 let (out, _, _) = chip.hash(&mut region, job.row, job.domain, &inputs)?;
                 hash_cells.push((out, job.instance_row));
             }
+            let parked = source.park();
             region.next_phase();
             let z = region.get_challenge(c.z);
             let alpha = region.get_challenge(c.alpha);
@@ -188,18 +194,17 @@ fn replay(
             let (theta, beta) = (region.get_challenge(c.logup.theta), region.get_challenge(c.logup.beta));
             let mut lookup_challenges = None;
             theta.zip(beta).map(|(th, b)| lookup_challenges = Some((th, b)));
-            if let (Some((th, b)), true) = (lookup_challenges, with_witness) {
-                let columns = lookup::phase2(source.trace(), &table, &mult, th, b).map_err(|_| Error::Synthesis)?;
+            if let (Some((th, b)), Some(ix)) = (lookup_challenges, &lookups) {
+                let columns = lookup::phase2(ix, &table, th, b).map_err(|_| Error::Synthesis)?;
                 let targets = [c.logup.helper, c.logup.sum];
                 for (col, vals) in targets.iter().zip(columns.iter()) {
                     assign_advice(&mut region, *col, vals);
                 }
             }
-            drop((table, mult));
-            source.release_phase1();
+            drop((table, lookups));
             {
                 let h = match (challenges, with_witness) {
-                    (Some((z, a)), true) => source.phase2(z, a),
+                    (Some((z, a)), true) => source.phase2(z, a, parked),
                     _ => Cow::Borrowed(&source.trace().h[..]),
                 };
                 for (col, vals) in c.h.iter().zip(h.iter()) {

@@ -17,6 +17,7 @@ mod layout;
 mod lookup;
 pub(crate) use layout::fuses_relu;
 mod ops;
+mod park;
 mod profile;
 #[cfg(test)]
 mod tamper;

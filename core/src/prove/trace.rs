@@ -231,21 +231,17 @@ impl Trace {
     /// as it is (so a shared trace costs one extra copy of six columns, not of the whole trace).
     pub fn phase2_columns(&self, z: Fr, alpha: Fr) -> Vec<Vec<Fr>> {
         let mut hc = self.h.clone();
-        self.phase2_into(&mut hc, z, alpha);
+        self.phase2_into(&mut hc, z, alpha, None);
         hc
     }
 
-    /// Runs the phase-2 program in place (for a trace that is proved once and owned by its proof).
-    pub fn fill_phase2(&mut self, z: Fr, alpha: Fr) {
-        let mut hc = std::mem::take(&mut self.h);
-        self.phase2_into(&mut hc, z, alpha);
-        self.h = hc;
-    }
-
-    /// Runs the phase-2 program over `hc`, which starts as the trace's `h` columns.
+    /// Runs the phase-2 program over `hc`, which starts as the trace's `h` columns. The `horner_w` rows read
+    /// their weights from `weights` in program order (block, lane, row) when given (a parked trace,
+    /// `park.rs`), else from the fixed columns.
     // Rows index several columns at once (`g`, `f`, `fw` and `h`), so index loops read best here.
     #[allow(clippy::needless_range_loop)]
-    fn phase2_into(&self, hc: &mut [Vec<Fr>], z: Fr, alpha: Fr) {
+    pub(super) fn phase2_into(&self, hc: &mut [Vec<Fr>], z: Fr, alpha: Fr, weights: Option<&[[Fr; 2]]>) {
+        let mut packed = weights.map(|w| w.iter());
         let put = |hc: &mut [Vec<Fr>], cell: CellRef, v: Fr| match cell.col {
             Col::H(i) => hc[i][cell.row] = v,
             // The program only ever writes phase-2 cells (`copy_h`, the claim rows).
@@ -267,7 +263,11 @@ impl Trace {
                     for i in 0..lanes {
                         let mut acc = Fr::zero();
                         for r in start..start + len {
-                            let pair = self.f[i][r] * alpha + self.fw[i][r];
+                            let [f, fw] = match packed.as_mut() {
+                                Some(it) => it.next().copied().unwrap_or_default(),
+                                None => [self.f[i][r], self.fw[i][r]],
+                            };
+                            let pair = f * alpha + fw;
                             acc = if r == start { pair } else { acc * alpha2 + pair };
                             hc[i][r] = acc;
                         }

@@ -17,7 +17,7 @@ pub struct CostModel {
     pub weight_columns: u64,
     /// Peak prover memory per row of a `2^k`-row circuit: every column's values, coefficients and
     /// extended-domain parts, the proving key and halo2's buffers. Measured as peak RSS of `veil prove`:
-    /// 8,016 bytes per row at `k = 17` (gender-v1), 8,012 at `k = 18` (age-v1); rounded up to 8 KiB.
+    /// 6,907 bytes per row at `k = 17` (gender-v1), 6,928 at `k = 18` (age-v1); rounded up to 7 KiB.
     pub prover_bytes_per_row: u64,
     /// Quantized values packed into one field element before hashing a boundary tensor.
     pub values_per_field_element: u64,
@@ -33,7 +33,7 @@ impl Default for CostModel {
     fn default() -> Self {
         Self {
             weight_columns: 8,
-            prover_bytes_per_row: 8 << 10,
+            prover_bytes_per_row: 7 << 10,
             values_per_field_element: 16,
             poseidon_rows: 65,
             poseidon_rate: 2,

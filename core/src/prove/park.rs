@@ -1,0 +1,106 @@
+//! Parking a proof's trace while halo2 commits phase 1, where the prover's memory peaks: halo2 then holds
+//! every advice column twice (as `Assigned` values and as field elements) next to the proving key. Of the
+//! trace's fixed and phase-2 columns, the phase-2 program later reads only the weights of its `horner_w`
+//! rows and the few `h` cells set before it runs; those are kept compactly and the columns are freed.
+
+use super::trace::{Phase2, Trace};
+use halo2_proofs::arithmetic::Field;
+use halo2_proofs::halo2curves::bn256::Fr;
+use veil_verifier::circuit::tables::fr_i64;
+
+/// What the phase-2 program needs of a parked trace's freed columns.
+pub(crate) struct Parked {
+    /// The non-zero `h` cells: `(column, row, value)`.
+    h: Vec<(usize, usize, Fr)>,
+    /// The `(f, fw)` pairs of the `horner_w` rows in program order (block, lane, row); `None` when some
+    /// weight is no `i64`, and the fixed columns were then kept.
+    weights: Option<Vec<[i64; 2]>>,
+}
+
+/// `v` as the `i64` it encodes, when it encodes one.
+fn as_i64(v: Fr) -> Option<i64> {
+    let b = v.to_bytes();
+    let low = i64::from_le_bytes(b[..8].try_into().ok()?);
+    (fr_i64(low) == v).then_some(low).or_else(|| {
+        let nb = (-v).to_bytes();
+        let neg = i64::from_le_bytes(nb[..8].try_into().ok()?).checked_neg()?;
+        (fr_i64(neg) == v).then_some(neg)
+    })
+}
+
+impl Trace {
+    /// Frees the lookup tags, the fixed columns and the `h` columns, keeping what the phase-2 program reads
+    /// of them. The lookup argument must have read the tags already ([`super::lookup::Indexed`]).
+    pub fn park(&mut self) -> Parked {
+        let mut h = Vec::new();
+        for (i, col) in self.h.iter().enumerate() {
+            h.extend(col.iter().enumerate().filter(|(_, v)| !bool::from(v.is_zero())).map(|(r, v)| (i, r, *v)));
+        }
+        let weights = self.packed_weights();
+        let rows = self.rows;
+        let free = |cols: &mut Vec<Vec<Fr>>| cols.iter_mut().for_each(|c| *c = Vec::new());
+        free(&mut self.h);
+        free(&mut self.tag);
+        if weights.is_some() {
+            free(&mut self.f);
+            free(&mut self.fw);
+        }
+        debug_assert_eq!(rows, self.rows);
+        Parked { h, weights }
+    }
+
+    /// The `(f, fw)` pairs of the `horner_w` rows in program order, if every one is an `i64`.
+    fn packed_weights(&self) -> Option<Vec<[i64; 2]>> {
+        let mut out = Vec::new();
+        for step in &self.phase2 {
+            if let Phase2::HornerW { start, len, lanes } = *step {
+                for i in 0..lanes {
+                    for r in start..start + len {
+                        out.push([as_i64(self.f[i][r])?, as_i64(self.fw[i][r])?]);
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Runs the phase-2 program on a parked trace, filling its `h` columns.
+    pub fn fill_parked_phase2(&mut self, parked: Parked, z: Fr, alpha: Fr) {
+        let mut hc = vec![vec![Fr::zero(); self.rows]; self.h.len()];
+        for (i, r, v) in parked.h {
+            hc[i][r] = v;
+        }
+        let weights: Option<Vec<[Fr; 2]>> =
+            parked.weights.map(|w| w.into_iter().map(|[a, b]| [fr_i64(a), fr_i64(b)]).collect());
+        self.phase2_into(&mut hc, z, alpha, weights.as_deref());
+        self.h = hc;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prove::forgery::conv_relu_slice;
+
+    #[test]
+    fn small_integers_round_trip_and_wide_values_do_not() {
+        for v in [0i64, 1, -1, 127, -128, i64::MAX, i64::MIN + 1] {
+            assert_eq!(as_i64(fr_i64(v)), Some(v));
+        }
+        assert_eq!(as_i64(Fr::from(u64::MAX)), None);
+        assert_eq!(as_i64(Fr::from(3).invert().unwrap()), None);
+    }
+
+    #[test]
+    fn a_parked_trace_fills_the_same_phase_2_columns_with_less_memory() {
+        let (_, _, honest) = conv_relu_slice();
+        let (z, alpha) = (Fr::from(7), Fr::from(11));
+        let expected = honest.trace.phase2_columns(z, alpha);
+        let mut t = (*honest.trace).clone();
+        let parked = t.park();
+        assert!(parked.weights.is_some(), "the weights are small integers");
+        assert!(t.f.iter().chain(&t.fw).chain(&t.tag).chain(&t.h).all(Vec::is_empty));
+        t.fill_parked_phase2(parked, z, alpha);
+        assert_eq!(t.h, expected);
+    }
+}
