@@ -39,10 +39,11 @@ impl Circuit<Fr> for SliceCircuit {
 
 /// A slice circuit proved once. Its synthesis takes the trace out and, when it is the only holder, replays it
 /// as the prover needs it: fixed cells, selectors and the table are skipped (a prover never reads them back;
-/// the proving key has them), the lookup tags, fixed and `h` columns are parked before halo2 commits phase 1,
-/// the phase-2 columns are computed in place, and the whole trace (hundreds of MB for a large slice) is dropped when synthesis returns, before
-/// halo2 evaluates the quotient, where the prover's memory peaks. halo2-axiom synthesizes a circuit that
-/// advances its own phases exactly once per proof; a second synthesis fails with [`Error::Synthesis`].
+/// the proving key has them); the lookup tags, fixed and `h` columns are parked while halo2 commits phase 1,
+/// where the prover's memory peaks (`park.rs`); the phase-2 columns are computed in place; and the whole
+/// trace (hundreds of MB for a large slice) is dropped when synthesis returns, before quotient evaluation.
+/// halo2-axiom synthesizes a circuit that advances its own phases exactly once per proof; a second
+/// synthesis fails with [`Error::Synthesis`].
 pub(crate) struct ReleasingCircuit(Mutex<Option<SliceCircuit>>);
 
 impl ReleasingCircuit {
