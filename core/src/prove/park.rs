@@ -70,9 +70,7 @@ impl Trace {
         for (i, r, v) in parked.h {
             hc[i][r] = v;
         }
-        let weights: Option<Vec<[Fr; 2]>> =
-            parked.weights.map(|w| w.into_iter().map(|[a, b]| [fr_i64(a), fr_i64(b)]).collect());
-        self.phase2_into(&mut hc, z, alpha, weights.as_deref());
+        self.phase2_into(&mut hc, z, alpha, parked.weights.as_deref());
         self.h = hc;
     }
 }

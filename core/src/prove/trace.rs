@@ -240,7 +240,7 @@ impl Trace {
     /// `park.rs`), else from the fixed columns.
     // Rows index several columns at once (`g`, `f`, `fw` and `h`), so index loops read best here.
     #[allow(clippy::needless_range_loop)]
-    pub(super) fn phase2_into(&self, hc: &mut [Vec<Fr>], z: Fr, alpha: Fr, weights: Option<&[[Fr; 2]]>) {
+    pub(super) fn phase2_into(&self, hc: &mut [Vec<Fr>], z: Fr, alpha: Fr, weights: Option<&[[i64; 2]]>) {
         let mut packed = weights.map(|w| w.iter());
         let put = |hc: &mut [Vec<Fr>], cell: CellRef, v: Fr| match cell.col {
             Col::H(i) => hc[i][cell.row] = v,
@@ -264,7 +264,7 @@ impl Trace {
                         let mut acc = Fr::zero();
                         for r in start..start + len {
                             let [f, fw] = match packed.as_mut() {
-                                Some(it) => it.next().copied().unwrap_or_default(),
+                                Some(it) => it.next().map_or([Fr::zero(); 2], |&[a, b]| [fr_i64(a), fr_i64(b)]),
                                 None => [self.f[i][r], self.fw[i][r]],
                             };
                             let pair = f * alpha + fw;
