@@ -24,8 +24,8 @@ use veil_verifier::Digest;
 
 /// Magic bytes of a compiled model file.
 pub const MAGIC: &[u8; 8] = b"VEILCMP\0";
-/// Its format version.
-pub const VERSION: u16 = 2;
+/// Its format version (3: keys for the logUp constraint system; see `veil_verifier::artifact::VERSION`).
+pub const VERSION: u16 = 3;
 
 /// A compiled model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
