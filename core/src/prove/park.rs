@@ -37,7 +37,6 @@ impl Trace {
             h.extend(col.iter().enumerate().filter(|(_, v)| !bool::from(v.is_zero())).map(|(r, v)| (i, r, *v)));
         }
         let weights = self.packed_weights();
-        let rows = self.rows;
         let free = |cols: &mut Vec<Vec<Fr>>| cols.iter_mut().for_each(|c| *c = Vec::new());
         free(&mut self.h);
         free(&mut self.tag);
@@ -45,7 +44,6 @@ impl Trace {
             free(&mut self.f);
             free(&mut self.fw);
         }
-        debug_assert_eq!(rows, self.rows);
         Parked { h, weights }
     }
 
