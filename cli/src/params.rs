@@ -8,11 +8,15 @@
 //! smaller `k` are a prefix of those for a larger one (IPA generator `i` is `hash_to_curve(i)`; KZG's are
 //! `[s^i]G`), so a larger cached file serves by downsizing. Files are written to a temporary name and
 //! renamed, so a reader never sees half a file.
+//!
+//! Proving keys live in the `keys/` subdirectory, one file per slice, filed by the digest of the slice's
+//! verifying key (`veil_core::prove::KeyCache`): a machine derives each key on its first proof of a model.
 
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use veil_core::prove::KeyCache;
 use veil_verifier::artifact::MAX_K;
 use veil_verifier::backend::{ParamSet, Params, Scheme};
 
@@ -49,6 +53,11 @@ impl ParamsCache {
             None => default_dir()?,
         };
         Ok(ParamsCache { dir, verbose })
+    }
+
+    /// The proving keys kept beside the parameters, in `keys/` (see [`KeyCache`]).
+    pub fn key_cache(&self) -> KeyCache {
+        KeyCache::new(self.dir.join("keys"))
     }
 
     fn file(&self, scheme: Scheme, k: u32) -> PathBuf {

@@ -85,6 +85,10 @@ pub struct Args {
     /// Accept a model compiled with the insecure KZG test SRS.
     #[arg(long)]
     insecure_test_srs: bool,
+    /// Derive every proving key for this proof and keep none (by default keys are kept in the parameters
+    /// directory's `keys/`, about 300 MB per slice of 2^17 rows, and later proofs skip deriving them).
+    #[arg(long)]
+    no_key_cache: bool,
 }
 
 /// The prover's request for a claim, checked against what the compiled model can reveal.
@@ -153,15 +157,19 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let compiled = load_compiled(&args.compiled)?;
     let request = claim_request(&compiled, &args.claim)?;
     let only = chosen_slices(&compiled, &args.slices)?;
-    let options = match args.memory_budget {
+    let mut options = match args.memory_budget {
         Some(mib) => ProveOptions::within_memory(&compiled, only, mib)?,
-        None => ProveOptions { only, parallel: usize::from(args.parallel) },
+        None => ProveOptions { only, parallel: usize::from(args.parallel), key_cache: None },
     };
     let input = model_input(&compiled, &args.image, args.crop.as_ref())?;
     let scheme = compiled.verifier.scheme;
     crate::params::check_scheme(scheme, args.insecure_test_srs)?;
     let ks = slice_ks(&compiled.verifier, options.only.as_deref());
-    let params = ParamsCache::new(args.params_dir.as_deref(), true)?.param_set(scheme, &ks)?;
+    let cache = ParamsCache::new(args.params_dir.as_deref(), true)?;
+    let params = cache.param_set(scheme, &ks)?;
+    if !args.no_key_cache {
+        options.key_cache = Some(cache.key_cache());
+    }
     let bar = Bar::new(json);
     let progress = |stage: &str, done: usize, total: usize| bar.update(stage, done, total);
     let proving = Instant::now();

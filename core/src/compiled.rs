@@ -5,9 +5,12 @@
 use crate::claim::age_score;
 use crate::ir::ValueId;
 use crate::manifest::{ModelManifest, Task};
+mod keys;
+
+pub use keys::KeySource;
+
 use crate::prove::{
-    commit, prove, proving_key, slice_circuit, verifying_key, ClaimModel, ClaimRequest, ProveError, SliceInputs,
-    SliceSpec,
+    commit, prove, slice_circuit, verifying_key, ClaimModel, ClaimRequest, KeyCache, ProveError, SliceInputs, SliceSpec,
 };
 use crate::quant::QuantizedGraph;
 use crate::slice::SlicePlan;
@@ -18,7 +21,7 @@ use rand_core::{CryptoRng, RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use veil_verifier::artifact::{ClaimInfo, SliceKey, VerifyingArtifact};
-use veil_verifier::backend::{read_vk, vk_bytes, ParamSet};
+use veil_verifier::backend::{vk_bytes, ParamSet};
 use veil_verifier::bundle::{fr_to_bytes, statement_binding, Claim, ProofBundle, SliceProof};
 use veil_verifier::Digest;
 
@@ -66,11 +69,13 @@ pub struct ProveOptions {
     pub only: Option<Vec<usize>>,
     /// Slices proved at once (each holds its proving key in memory).
     pub parallel: usize,
+    /// Where proving keys are kept between proofs; `None` derives every key for every proof.
+    pub key_cache: Option<KeyCache>,
 }
 
 impl Default for ProveOptions {
     fn default() -> Self {
-        ProveOptions { only: None, parallel: 1 }
+        ProveOptions { only: None, parallel: 1, key_cache: None }
     }
 }
 
@@ -96,7 +101,7 @@ impl ProveOptions {
             total = total.saturating_add(*mib);
             total <= budget_mib
         });
-        Ok(ProveOptions { parallel: parallel.count().max(1), only })
+        Ok(ProveOptions { parallel: parallel.count().max(1), only, key_cache: None })
     }
 }
 
@@ -268,11 +273,7 @@ impl Compiled {
             let last = i + 1 == self.slices.len();
             let key = &self.verifier.slices[i];
             let p = params.get(key.k).map_err(|_| ProveError::TooLarge { k: key.k })?;
-            let vk = read_vk(&key.vk).map_err(|e| ProveError::Unsupported(e.to_string()))?;
-            // The key comes from the slice's shape alone (the layout never depends on the witness), and that
-            // shape is dropped before the witness is laid out: key generation's peak then holds no trace.
-            let shape = slice_circuit(graph, &self.slices[i], last.then_some(&claims), None)?;
-            let pk = proving_key(p, vk, shape)?;
+            let (pk, _) = self.slice_proving_key(p, i, &claims, options.key_cache.as_ref())?;
             let circuit = slice_circuit(graph, &self.slices[i], last.then_some(&claims), Some(&inputs))?;
             let instance = circuit.instance();
             let proof = prove(p, &pk, circuit, rand_chacha::ChaCha20Rng::from_seed(seeds[slot]))?;

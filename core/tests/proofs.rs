@@ -4,8 +4,8 @@
 
 use anyhow::Result;
 use std::sync::OnceLock;
-use veil_core::compiled::{Compiled, ProveOptions};
-use veil_core::prove::ClaimRequest;
+use veil_core::compiled::{Compiled, KeySource, ProveOptions};
+use veil_core::prove::{ClaimRequest, KeyCache, ProveError};
 use veil_core::quant::{quantize, Calibration, QuantConfig};
 use veil_core::slice::{slice, CostModel, SlicePolicy};
 use veil_core::tensor::Tensor;
@@ -13,6 +13,7 @@ use veil_verifier::backend::{ParamSet, Params};
 use veil_verifier::bundle::{Claim, ProofBundle};
 use veil_verifier::verdict::{Coverage, Rejection};
 use veil_verifier::verify::{Expected, Verifier};
+use veil_verifier::Digest;
 
 const NONCE: &[u8] = b"nonce-0123456789";
 const AUDIENCE: &str = "https://verifier.example/age-check";
@@ -83,7 +84,7 @@ fn argmax_proof_verifies_with_full_coverage_and_matches_the_reference() -> Resul
 #[test]
 fn output_claim_reveals_the_reference_logits() -> Result<()> {
     let f = fixture();
-    let bundle = prove(ClaimRequest::Output, &ProveOptions { only: None, parallel: 2 })?;
+    let bundle = prove(ClaimRequest::Output, &ProveOptions { parallel: 2, ..ProveOptions::default() })?;
     let verdict = verifier()?.verify(&bundle.to_bytes(), NONCE, AUDIENCE, Expected::Output)?;
     let q = f.compiled.graph.quantize_input(0, &f.input)?;
     let logits = f.compiled.graph.run(&[q])?.remove(0);
@@ -174,5 +175,95 @@ fn wrong_nonce_audience_claim_model_and_truncation() -> Result<()> {
     for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
         assert_eq!(v.verify(&bytes[..cut], NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code(), "bad_format");
     }
+    Ok(())
+}
+
+/// A fresh, empty key cache directory, removed when dropped.
+struct TempKeys(KeyCache);
+
+impl TempKeys {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("veil-keys-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempKeys(KeyCache::new(dir))
+    }
+}
+
+impl Drop for TempKeys {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.0.dir());
+    }
+}
+
+fn vk_digest(slice: usize) -> Digest {
+    fixture().compiled.verifier.slices[slice].vk_digest
+}
+
+#[test]
+fn proofs_store_their_proving_keys_and_later_proofs_read_them_back() -> Result<()> {
+    let keys = TempKeys::new("reuse");
+    let options = ProveOptions { key_cache: Some(keys.0.clone()), ..ProveOptions::default() };
+    let first = prove(ClaimRequest::Argmax, &options)?;
+    let stamps =
+        (0..2).map(|i| Ok(std::fs::metadata(keys.0.path(&vk_digest(i)))?.modified()?)).collect::<Result<Vec<_>>>()?;
+    let second = prove(ClaimRequest::Argmax, &options)?;
+    for (i, stamp) in stamps.iter().enumerate() {
+        let path = keys.0.path(&vk_digest(i));
+        assert_eq!(std::fs::metadata(&path)?.modified()?, *stamp, "slice {i}'s key was written again");
+    }
+    let sources = fixture().compiled.prepare_keys(&fixture().params, &keys.0, None)?;
+    assert_eq!(sources, [KeySource::Cached, KeySource::Cached]);
+    for bundle in [first, second] {
+        let verdict = verifier()?.verify(&bundle.to_bytes(), NONCE, AUDIENCE, Expected::Argmax)?;
+        assert_eq!(verdict.coverage, Coverage::Full);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_damaged_or_misfiled_cached_key_is_never_used_and_is_replaced() -> Result<()> {
+    let keys = TempKeys::new("damaged");
+    let f = fixture();
+    assert_eq!(f.compiled.prepare_keys(&f.params, &keys.0, None)?, [KeySource::Derived, KeySource::Derived]);
+    let (path0, path1) = (keys.0.path(&vk_digest(0)), keys.0.path(&vk_digest(1)));
+    let intact = std::fs::read(&path0)?;
+    assert!(keys.0.load(&vk_digest(0)).is_some());
+
+    // One flipped payload byte: the hash no longer matches.
+    let mut flipped = intact.clone();
+    flipped[veil_core::prove::KEY_HEADER_LEN + 1000] ^= 1;
+    std::fs::write(&path0, &flipped)?;
+    assert!(keys.0.load(&vk_digest(0)).is_none());
+    // Cut short, or empty.
+    std::fs::write(&path0, &intact[..intact.len() / 2])?;
+    assert!(keys.0.load(&vk_digest(0)).is_none());
+    std::fs::write(&path0, b"")?;
+    assert!(keys.0.load(&vk_digest(0)).is_none());
+    // Slice 0's intact key filed under slice 1's verifying key.
+    std::fs::write(&path1, &intact)?;
+    assert!(keys.0.load(&vk_digest(1)).is_none());
+
+    // Both are derived again and stored intact; proofs from them verify.
+    assert_eq!(f.compiled.prepare_keys(&f.params, &keys.0, None)?, [KeySource::Derived, KeySource::Derived]);
+    assert_eq!(std::fs::read(&path0)?, intact, "a key file's bytes depend on the key alone");
+    assert!(keys.0.load(&vk_digest(1)).is_some());
+    let options = ProveOptions { key_cache: Some(keys.0.clone()), ..ProveOptions::default() };
+    let bundle = prove(ClaimRequest::Argmax, &options)?;
+    verifier()?.verify(&bundle.to_bytes(), NONCE, AUDIENCE, Expected::Argmax)?;
+    Ok(())
+}
+
+#[test]
+fn a_key_that_cannot_be_stored_fails_the_proof_with_a_typed_error() -> Result<()> {
+    let keys = TempKeys::new("blocked");
+    // A file where the cache directory should be.
+    std::fs::write(keys.0.dir(), b"not a directory")?;
+    let options = ProveOptions { key_cache: Some(keys.0.clone()), ..ProveOptions::default() };
+    let err = prove(ClaimRequest::Argmax, &options).expect_err("the key cannot be stored");
+    match err.downcast_ref::<ProveError>() {
+        Some(ProveError::KeyCache { path, .. }) => assert!(path.ends_with(".veilpk"), "{path}"),
+        other => panic!("expected a key cache error, got {other:?}"),
+    }
+    std::fs::remove_file(keys.0.dir())?;
     Ok(())
 }

@@ -13,6 +13,7 @@ mod conv;
 mod division;
 #[cfg(test)]
 mod forgery;
+mod key_cache;
 mod layout;
 mod lookup;
 pub(crate) use layout::fuses_relu;
@@ -26,6 +27,7 @@ mod trace;
 pub use backend::{prove, proving_key, verifying_key};
 pub use circuit::SliceCircuit;
 pub use commit::commit;
+pub use key_cache::{KeyCache, HEADER_LEN as KEY_HEADER_LEN};
 pub use profile::RowProfile;
 
 use crate::ir::ValueId;
@@ -88,6 +90,14 @@ pub enum ProveError {
         needed_mib: u64,
         /// The budget, MiB.
         budget_mib: u64,
+    },
+    /// A derived proving key could not be stored in the key cache.
+    #[error("storing the proving key in {path}: {reason}")]
+    KeyCache {
+        /// The key file.
+        path: String,
+        /// The I/O error.
+        reason: String,
     },
 }
 
