@@ -3,6 +3,7 @@
 mod bench;
 mod compile;
 mod inspect;
+mod keys;
 mod params;
 mod platform;
 mod progress;
@@ -37,6 +38,8 @@ enum Command {
     Slice(slice::Args),
     /// Quantize, slice and key a model: write the compiled model and its verifying artifact (.vk).
     Compile(compile::Args),
+    /// Derive every slice's proving key into the key cache, so proofs skip deriving them.
+    Keys(keys::Args),
     /// Prove a claim about what a compiled model says on a photo; write the proof bundle.
     Prove(prove::Args),
     /// Verify a proof bundle (exit status 0 accepted, 1 rejected, 2 not checked).
@@ -62,6 +65,10 @@ fn main() -> ExitCode {
         Command::Compile(args) => {
             platform::return_large_blocks();
             compile::execute(&args, cli.json)
+        }
+        Command::Keys(args) => {
+            platform::return_large_blocks();
+            keys::execute(&args, cli.json)
         }
         Command::Prove(args) => {
             platform::return_large_blocks();

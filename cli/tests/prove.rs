@@ -212,6 +212,32 @@ fn verify_accepts_a_real_bundle_from_the_artifact_or_the_compiled_model() -> Res
 }
 
 #[test]
+fn keys_derives_each_slice_key_once_then_finds_it_in_the_cache() -> Result<()> {
+    let f = fixture();
+    let params = f.dir.join("keys-params");
+    let run = || -> Result<Value> {
+        let out = veil(&["--json", "keys", path(&f.compiled)], &params)?;
+        ensure!(out.code == Some(0), "veil keys failed: {}", out.stderr);
+        out.json()
+    };
+    let sources = |report: &Value| -> Vec<String> {
+        let slices = report["slices"].as_array().cloned().unwrap_or_default();
+        slices.iter().map(|s| s["source"].as_str().unwrap_or_default().to_string()).collect()
+    };
+    let first = run()?;
+    assert_eq!(sources(&first), ["derived", "derived"], "{first}");
+    for slice in first["slices"].as_array().context("slices")? {
+        let file = PathBuf::from(slice["file"].as_str().context("file")?);
+        assert!(file.starts_with(params.join("keys")), "{file:?}");
+        assert_eq!(std::fs::metadata(&file)?.len(), slice["bytes"].as_u64().context("bytes")?);
+    }
+    let second = run()?;
+    assert_eq!(sources(&second), ["cached", "cached"], "{second}");
+    std::fs::remove_dir_all(&params)?;
+    Ok(())
+}
+
+#[test]
 fn verify_rejects_garbage_truncated_and_misbound_bundles_with_exit_1() -> Result<()> {
     let f = fixture();
     let bytes = std::fs::read(&f.full)?;
