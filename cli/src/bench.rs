@@ -288,12 +288,13 @@ fn print_row_profiles(slices: &[SliceFigures]) {
     for name in names {
         print!(" {name:>8}");
     }
-    println!(" {:>6}", "fill");
+    println!(" {:>8} {:>6}", "weights*", "fill");
     for s in slices {
         print!("{:>5}", s.index);
         for (_, n) in s.row_profile.entries() {
             print!(" {n:>8}");
         }
-        println!(" {:>5.0}%", 100.0 * s.rows as f64 / (1u64 << s.k) as f64);
+        println!(" {:>8} {:>5.0}%", s.row_profile.weights, 100.0 * s.rows as f64 / (1u64 << s.k) as f64);
     }
+    println!("* the weight track: fixed-weight evaluations, laid beside the other relations");
 }

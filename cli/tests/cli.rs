@@ -196,11 +196,18 @@ fn jpeg_originals_agree_with_their_png_copies() -> Result<()> {
 
 #[test]
 fn slice_prints_a_plan_covering_every_layer() -> Result<()> {
-    // gender-v1 fits one slice of 2^18 rows; age-v1 needs several.
+    // age-v1 fits one slice of 2^18 rows (its weights run beside the other relations), and several when cut.
     let (ok, json, err) = veil(&["--json", "slice", "models/age-v1.onnx", "--max-k", "18"])?;
     ensure!(ok, "slice failed: {err}");
     let slices = json["slices"].as_array().context("slices")?;
-    ensure!(slices.len() >= 2, "age-v1 at k ≤ 18 needs several slices, got {}", slices.len());
+    ensure!(slices.len() == 1, "age-v1 at k ≤ 18 is one slice, got {}", slices.len());
+    let (ok, cut, err) =
+        veil(&["--json", "slice", "models/age-v1.onnx", "--cut-after", "layer_47_conv,layer_28_conv"])?;
+    ensure!(ok, "slice failed: {err}");
+    let cut = cut["slices"].as_array().context("slices")?;
+    ensure!(cut.len() == 3, "two cuts make three slices, got {}", cut.len());
+    let layers: usize = cut.iter().map(|s| s["layers"].as_array().map_or(0, Vec::len)).sum();
+    assert_eq!(layers, 37, "every quantized layer is in exactly one slice");
     let layers: usize = slices.iter().map(|s| s["layers"].as_array().map_or(0, Vec::len)).sum();
     assert_eq!(layers, 37, "every quantized layer is in exactly one slice");
     assert!(slices.iter().all(|s| s["k"].as_u64().is_some_and(|k| k <= 18)));

@@ -27,8 +27,9 @@ use veil_verifier::Digest;
 
 /// Magic bytes of a compiled model file.
 pub const MAGIC: &[u8; 8] = b"VEILCMP\0";
-/// Its format version (3: keys for the logUp constraint system; see `veil_verifier::artifact::VERSION`).
-pub const VERSION: u16 = 3;
+/// Its format version (4: keys for the constraint system with a weight track; see
+/// `veil_verifier::artifact::VERSION`).
+pub const VERSION: u16 = 4;
 
 /// A compiled model.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -151,7 +151,7 @@ fn replay(
             let table = lookup::table(t);
             if !proving_only {
                 assign_lookup_region(t, &table, c, &mut region)?;
-                for (cols, fixed) in [(&c.tag[..], &t.tag), (&c.f[..], &t.f), (&c.fw[..], &t.fw)] {
+                for (cols, fixed) in [(&c.tag[..], &t.tag), (&c.f[..], &t.f), (&c.fw[..], &t.fw), (&c.wt[..], &t.wt)] {
                     for (col, values) in cols.iter().zip(fixed.iter()) {
                         for (row, v) in values.iter().enumerate() {
                             if !bool::from(v.is_zero()) {

@@ -19,7 +19,7 @@ use super::trace::{g, h, CellRef, Phase2, Sel, Trace};
 use super::ProveError;
 use crate::quant::Requant;
 use veil_verifier::circuit::tables::fr_i64;
-use veil_verifier::circuit::{G, H};
+use veil_verifier::circuit::{G, H, HW, WEIGHTS};
 
 /// Geometry of a convolution with batch 1 and one group.
 pub(crate) struct ConvGeom {
@@ -220,29 +220,26 @@ fn horner_z(
     out
 }
 
-/// Horner chains in `α` over fixed values, six lanes in lockstep; `value(chain, r)` is the `r`-th value.
+/// Horner chains in `α` over fixed values on the weight track, [`WEIGHTS`] values a row, one chain after
+/// another; `value(chain, r)` is the `r`-th value. Returns each chain's final cell.
 fn horner_w(t: &mut Trace, chains: usize, len: usize, value: impl Fn(usize, usize) -> i64) -> Vec<CellRef> {
-    // Two values per row (the first in `f`, weighted by α, the second in `fw`); an odd length gets a leading 0.
-    let rows = len.div_ceil(2);
-    let pad = 2 * rows - len;
+    // A length that is no multiple of the row width gets leading zeros.
+    let rows = len.div_ceil(WEIGHTS);
+    let pad = WEIGHTS * rows - len;
+    let start = t.alloc_weights(chains * rows);
     let mut out = Vec::with_capacity(chains);
-    for first in (0..chains).step_by(H) {
-        let used = H.min(chains - first);
-        let start = t.alloc(rows);
-        t.enable(Sel::HornerWStart, start);
-        for r in start..start + rows - 1 {
+    for chain in 0..chains {
+        let first = start + chain * rows;
+        t.enable(Sel::HornerWStart, first);
+        for r in first..first + rows - 1 {
             t.enable(Sel::HornerW, r);
         }
-        for lane in 0..used {
-            let at = |p: usize| if p < pad { 0 } else { value(first + lane, p - pad) };
-            for r in 0..rows {
-                t.f[lane][start + r] = fr_i64(at(2 * r));
-                t.fw[lane][start + r] = fr_i64(at(2 * r + 1));
-            }
-            out.push(h(lane, start + rows - 1));
+        for p in pad..WEIGHTS * rows {
+            t.wt[p % WEIGHTS][first + p / WEIGHTS] = fr_i64(value(chain, p - pad));
         }
-        t.phase2.push(Phase2::HornerW { start, len: rows, lanes: H });
+        out.push(h(HW, first + rows - 1));
     }
+    t.phase2.push(Phase2::HornerW { start, rows, chains });
     out
 }
 

@@ -95,11 +95,12 @@ pub(crate) fn build(
             .clone();
         claim_rows(&mut t, setup, &logits, witness.and_then(|w| w.claim.as_ref()))?;
     }
+    t.finish();
     Ok(t)
 }
 
 /// Rows one node's relations take on their own (inputs already laid out elsewhere): the slicer's cost.
-pub(crate) fn node_rows(graph: &QuantizedGraph, node: &QNode) -> Result<usize, ProveError> {
+pub(crate) fn node_rows(graph: &QuantizedGraph, node: &QNode) -> Result<super::NodeRows, ProveError> {
     let mut t = Trace::new();
     let row = t.alloc(1);
     let mut cells = HashMap::new();
@@ -108,7 +109,7 @@ pub(crate) fn node_rows(graph: &QuantizedGraph, node: &QNode) -> Result<usize, P
         cells.insert(id, Cells { cells: vec![g(0, row); n], values: vec![0; n] });
     }
     lay_node(&mut t, graph, node, &cells, fuses_relu(graph, node.output))?;
-    Ok(t.rows - 1)
+    Ok(super::NodeRows { main: t.rows - 1, weights: t.weight_rows })
 }
 
 /// Whether a division node's output `id` is read only by ReLUs (and is no graph output), so the division can

@@ -23,6 +23,8 @@ mod profile;
 #[cfg(test)]
 mod tamper;
 mod trace;
+#[cfg(test)]
+mod weight_tamper;
 
 pub use backend::{prove, proving_key, verifying_key};
 pub use circuit::SliceCircuit;
@@ -232,13 +234,25 @@ pub fn slice_circuit(
     Ok(SliceCircuit { trace: std::sync::Arc::new(trace), with_witness: inputs.is_some() })
 }
 
+/// Rows of a node's circuit relations on the two tracks of a slice: a slice's rows are the larger of its
+/// nodes' summed `main` rows (with its boundary commitments) and their summed `weights` rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeRows {
+    /// Rows of every relation but the weight evaluations.
+    pub main: usize,
+    /// Rows on the weight track, which runs beside the main rows (twelve weights a row).
+    pub weights: usize,
+}
+
 /// Rows of one node's circuit relations on their own (boundary commitments excluded); a final softmax,
 /// which the claim rows replace, costs about two rows per logit, and a ReLU that is the only reader of a
 /// division's output (a convolution, linear layer, average pool or residual add) rides on the division's lookup.
-pub fn node_rows(graph: &QuantizedGraph, node: &crate::quant::QNode) -> Result<usize, ProveError> {
+pub fn node_rows(graph: &QuantizedGraph, node: &crate::quant::QNode) -> Result<NodeRows, ProveError> {
     match &node.op {
-        QOp::Softmax { .. } => Ok(2 * graph.value(node.output).shape.iter().product::<usize>() + 8),
-        QOp::Relu if layout::fuses_relu(graph, node.inputs[0]) => Ok(0),
+        QOp::Softmax { .. } => {
+            Ok(NodeRows { main: 2 * graph.value(node.output).shape.iter().product::<usize>() + 8, weights: 0 })
+        }
+        QOp::Relu if layout::fuses_relu(graph, node.inputs[0]) => Ok(NodeRows::default()),
         _ => layout::node_rows(graph, node),
     }
 }

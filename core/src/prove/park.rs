@@ -1,7 +1,9 @@
 //! Parking a proof's trace while halo2 commits phase 1, where the prover's memory peaks: halo2 then holds
-//! every advice column twice (as `Assigned` values and as field elements) next to the proving key. Of the
-//! trace's fixed and phase-2 columns, the phase-2 program later reads only the weights of its `horner_w`
-//! rows and the few `h` cells set before it runs; those are kept compactly and the columns are freed.
+//! every advice column twice (as `Assigned` values and as field elements) next to the proving key, so the
+//! trace's copy of them is waste. Of the trace's columns the phase-2 program later reads only the weights
+//! of its `horner_w` rows, the phase-1 cells its `horner_z` chains and copies read, and the few `h` cells
+//! set before it runs; those are kept compactly and every column is freed, with the copy constraints and
+//! selectors (a prover's synthesis never hands them to halo2: the proving key has them).
 
 use super::trace::{Phase2, Trace};
 use halo2_proofs::arithmetic::Field;
@@ -12,9 +14,11 @@ use veil_verifier::circuit::tables::fr_i64;
 pub(crate) struct Parked {
     /// The non-zero `h` cells: `(column, row, value)`.
     h: Vec<(usize, usize, Fr)>,
-    /// The `(f, fw)` pairs of the `horner_w` rows in program order (block, lane, row); `None` when some
-    /// weight is no `i64`, and the fixed columns were then kept.
-    weights: Option<Vec<[i64; 2]>>,
+    /// The weights of the `horner_w` rows in program order (chain, row, column); `None` when some weight is
+    /// no `i64`, and the fixed columns were then kept.
+    weights: Option<Vec<i64>>,
+    /// The phase-1 values the program reads, in program order ([`Trace::phase1_reads`]).
+    inputs: Vec<Fr>,
 }
 
 /// `v` as the `i64` it encodes, when it encodes one.
@@ -29,32 +33,39 @@ fn as_i64(v: Fr) -> Option<i64> {
 }
 
 impl Trace {
-    /// Frees the lookup tags, the fixed columns and the `h` columns, keeping what the phase-2 program reads
-    /// of them. The lookup argument must have read the tags already ([`super::lookup::Indexed`]).
+    /// Frees every column, the copy constraints and the selectors, keeping what the phase-2 program reads.
+    /// The lookup argument must have read the tags and operands already ([`super::lookup::Indexed`]), and
+    /// the Poseidon jobs their inputs.
     pub fn park(&mut self) -> Parked {
         let mut h = Vec::new();
         for (i, col) in self.h.iter().enumerate() {
             h.extend(col.iter().enumerate().filter(|(_, v)| !bool::from(v.is_zero())).map(|(r, v)| (i, r, *v)));
         }
         let weights = self.packed_weights();
+        let inputs = self.phase1_reads();
         let free = |cols: &mut Vec<Vec<Fr>>| cols.iter_mut().for_each(|c| *c = Vec::new());
+        free(&mut self.lk);
+        free(&mut self.g);
+        self.copies = Vec::new();
+        self.selectors = Vec::new();
         free(&mut self.h);
         free(&mut self.tag);
+        free(&mut self.f);
+        free(&mut self.fw);
         if weights.is_some() {
-            free(&mut self.f);
-            free(&mut self.fw);
+            free(&mut self.wt);
         }
-        Parked { h, weights }
+        Parked { h, weights, inputs }
     }
 
-    /// The `(f, fw)` pairs of the `horner_w` rows in program order, if every one is an `i64`.
-    fn packed_weights(&self) -> Option<Vec<[i64; 2]>> {
+    /// The weights of the `horner_w` rows in program order, if every one is an `i64`.
+    fn packed_weights(&self) -> Option<Vec<i64>> {
         let mut out = Vec::new();
         for step in &self.phase2 {
-            if let Phase2::HornerW { start, len, lanes } = *step {
-                for i in 0..lanes {
-                    for r in start..start + len {
-                        out.push([as_i64(self.f[i][r])?, as_i64(self.fw[i][r])?]);
+            if let Phase2::HornerW { start, rows, chains } = *step {
+                for r in start..start + rows * chains {
+                    for col in &self.wt {
+                        out.push(as_i64(col[r])?);
                     }
                 }
             }
@@ -68,7 +79,7 @@ impl Trace {
         for (i, r, v) in parked.h {
             hc[i][r] = v;
         }
-        self.phase2_into(&mut hc, z, alpha, parked.weights.as_deref());
+        self.phase2_into(&mut hc, z, alpha, parked.weights.as_deref(), Some(&parked.inputs));
         self.h = hc;
     }
 }
@@ -95,7 +106,9 @@ mod tests {
         let mut t = (*honest.trace).clone();
         let parked = t.park();
         assert!(parked.weights.is_some(), "the weights are small integers");
-        assert!(t.f.iter().chain(&t.fw).chain(&t.tag).chain(&t.h).all(Vec::is_empty));
+        let columns = [&t.wt, &t.f, &t.fw, &t.tag, &t.h, &t.lk, &t.g];
+        assert!(columns.iter().all(|cols| cols.iter().all(Vec::is_empty)));
+        assert!(t.copies.is_empty() && t.selectors.is_empty());
         t.fill_parked_phase2(parked, z, alpha);
         assert_eq!(t.h, expected);
     }

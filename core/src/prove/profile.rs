@@ -7,7 +7,8 @@ use veil_verifier::poseidon::PoseidonChip;
 
 /// Rows of a slice circuit by relation. Each row is counted once, under the first relation found on it; a
 /// gate that reads the next row (a Horner step, a running sum, a packing step) claims that row too, so a
-/// chain's last row counts with its chain.
+/// chain's last row counts with its chain. The weight track runs beside these relations: its rows are
+/// counted apart, in [`RowProfile::weights`], and the rows past the other relations' end count as `other`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowProfile {
     /// Requantization: one division row per output value (a fused ReLU rides on it), plus the bound row of a
@@ -15,7 +16,8 @@ pub struct RowProfile {
     pub requantization: usize,
     /// Horner rows evaluating phase-1 tensors at `z`: layer inputs `X(z)` and accumulators `P(z)`.
     pub tensor_polynomials: usize,
-    /// Horner rows over the fixed weights (twelve weights per row).
+    /// Rows of the weight track: Horner rows over the fixed weights, twelve a row, beside the other relations
+    /// (not part of the sum that makes `total`).
     pub weights: usize,
     /// The rest of the Freivalds checks: powers of `z`, combinations over channels, dot products.
     pub freivalds_glue: usize,
@@ -57,8 +59,7 @@ fn bucket(sel: Sel) -> (Bucket, bool) {
         Sel::Bound => (Requantization, true),
         Sel::HornerZ => (TensorPolynomials, true),
         Sel::HornerZStart => (TensorPolynomials, false),
-        Sel::HornerW => (Weights, true),
-        Sel::HornerWStart => (Weights, false),
+        Sel::HornerW | Sel::HornerWStart => (Weights, false),
         Sel::HornerA | Sel::Power | Sel::Dot => (FreivaldsGlue, true),
         Sel::HornerAStart | Sel::PowerStart | Sel::DotStart => (FreivaldsGlue, false),
         Sel::Max => (Maxima, false),
@@ -81,6 +82,9 @@ impl RowProfile {
         };
         for &(sel, row) in &trace.selectors {
             let (b, next) = bucket(sel);
+            if b == Bucket::Weights {
+                continue;
+            }
             own(row, b);
             if next {
                 own(row + 1, b);
@@ -91,13 +95,13 @@ impl RowProfile {
                 own(row, Bucket::Poseidon);
             }
         }
-        let mut p = RowProfile { total: trace.rows, ..Default::default() };
+        let mut p = RowProfile { total: trace.rows, weights: trace.weight_rows, ..Default::default() };
         for b in owner {
             let count = match b {
                 None => &mut p.other,
                 Some(Bucket::Requantization) => &mut p.requantization,
                 Some(Bucket::TensorPolynomials) => &mut p.tensor_polynomials,
-                Some(Bucket::Weights) => &mut p.weights,
+                Some(Bucket::Weights) => continue,
                 Some(Bucket::FreivaldsGlue) => &mut p.freivalds_glue,
                 Some(Bucket::Maxima) => &mut p.maxima,
                 Some(Bucket::Sums) => &mut p.sums,
@@ -110,12 +114,12 @@ impl RowProfile {
         p
     }
 
-    /// `(name, rows)` for each relation, in a fixed order (for tables).
-    pub fn entries(&self) -> [(&'static str, usize); 10] {
+    /// `(name, rows)` for each relation of the main track, in a fixed order (for tables); they sum to
+    /// `total`. The weight track's rows are [`RowProfile::weights`].
+    pub fn entries(&self) -> [(&'static str, usize); 9] {
         [
             ("requant", self.requantization),
             ("X/P(z)", self.tensor_polynomials),
-            ("weights", self.weights),
             ("glue", self.freivalds_glue),
             ("max", self.maxima),
             ("sums", self.sums),

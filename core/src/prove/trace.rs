@@ -3,10 +3,11 @@
 //! once the challenges are known. Keygen and proving replay the same trace, so the layout can never depend
 //! on the witness.
 
+use halo2_proofs::arithmetic::Field;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::BTreeSet;
 use veil_verifier::circuit::tables::{fr_i64, Family};
-use veil_verifier::circuit::{lk_index, F, FW, G, H, SLOTS};
+use veil_verifier::circuit::{lk_index, F, FW, G, H, HW, SLOTS, WEIGHTS};
 
 /// A column of the slice circuit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,8 +59,9 @@ pub(crate) enum Sel {
 pub(crate) enum Phase2 {
     /// Horner chains `h[i] = h[i]·z + g[i]` over rows `start..start+len` in lanes `0..lanes`.
     HornerZ { start: usize, len: usize, lanes: usize },
-    /// Horner chains `h[i] = h[i]·α² + f[i]·α + fw[i]` (two fixed values per row).
-    HornerW { start: usize, len: usize, lanes: usize },
+    /// Weight-track Horner chains `hw = hw·α^12 + Σ_j wt[j]·α^(11−j)`: `chains` chains of `rows` rows each,
+    /// one after another from weight-track row `start`.
+    HornerW { start: usize, rows: usize, chains: usize },
     /// `h1 = h1·α + h0`.
     HornerA { start: usize, len: usize },
     /// `h0 = z^(r−start+1)`.
@@ -81,8 +83,12 @@ pub(crate) struct Trace {
     pub h: Vec<Vec<Fr>>,
     pub tag: Vec<Vec<Fr>>,
     pub f: Vec<Vec<Fr>>,
-    /// Second weight columns of `horner_w` rows.
+    /// Coefficients of the second division in `div2` rows.
     pub fw: Vec<Vec<Fr>>,
+    /// The weight track's fixed weight columns, [`Trace::weight_rows`] long until [`Trace::finish`].
+    pub wt: Vec<Vec<Fr>>,
+    /// Rows the weight track uses; it runs beside the other relations, from row 0.
+    pub weight_rows: usize,
     pub selectors: Vec<(Sel, usize)>,
     pub copies: Vec<(CellRef, CellRef)>,
     pub constants: Vec<(CellRef, Fr)>,
@@ -121,6 +127,7 @@ impl Trace {
             tag: vec![Vec::new(); SLOTS],
             f: vec![Vec::new(); F],
             fw: vec![Vec::new(); FW],
+            wt: vec![Vec::new(); WEIGHTS],
             ..Default::default()
         }
     }
@@ -134,6 +141,26 @@ impl Trace {
             col.resize(rows, Fr::zero());
         }
         start
+    }
+
+    /// Appends `n` rows to the weight track and returns the first.
+    pub fn alloc_weights(&mut self, n: usize) -> usize {
+        let start = self.weight_rows;
+        self.weight_rows += n;
+        for col in &mut self.wt {
+            col.resize(self.weight_rows, Fr::zero());
+        }
+        start
+    }
+
+    /// Ends the layout: the trace's rows become the longer of the two tracks.
+    pub fn finish(&mut self) {
+        if self.weight_rows > self.rows {
+            self.alloc(self.weight_rows - self.rows);
+        }
+        for col in &mut self.wt {
+            col.resize(self.rows, Fr::zero());
+        }
     }
 
     /// Sets a phase-1 cell.
@@ -231,17 +258,48 @@ impl Trace {
     /// as it is (so a shared trace costs one extra copy of six columns, not of the whole trace).
     pub fn phase2_columns(&self, z: Fr, alpha: Fr) -> Vec<Vec<Fr>> {
         let mut hc = self.h.clone();
-        self.phase2_into(&mut hc, z, alpha, None);
+        self.phase2_into(&mut hc, z, alpha, None, None);
         hc
     }
 
-    /// Runs the phase-2 program over `hc`, which starts as the trace's `h` columns. The `horner_w` rows read
-    /// their weights from `weights` in program order (block, lane, row) when given (a parked trace,
-    /// `park.rs`), else from the fixed columns.
-    // Rows index several columns at once (`g`, `f`, `fw` and `h`), so index loops read best here.
+    /// The phase-1 values the phase-2 program reads, in program order: each `horner_z` block's `g` cells
+    /// (lane, row) and each copy's phase-1 source.
+    pub(super) fn phase1_reads(&self) -> Vec<Fr> {
+        let mut out = Vec::new();
+        for step in &self.phase2 {
+            match *step {
+                Phase2::HornerZ { start, len, lanes } => {
+                    for col in &self.g[..lanes] {
+                        out.extend_from_slice(&col[start..start + len]);
+                    }
+                }
+                Phase2::Copy { src, .. } if !matches!(src.col, Col::H(_)) => out.push(self.get(src)),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Runs the phase-2 program over `hc`, which starts as the trace's `h` columns. On a parked trace
+    /// (`park.rs`) the `horner_w` rows read their weights from `weights` in program order (chain, row,
+    /// column), and the phase-1 values come from `inputs` ([`Trace::phase1_reads`]); otherwise both come
+    /// from the trace's columns.
+    // Rows index several columns at once (`g`, `wt` and `h`), so index loops read best here.
     #[allow(clippy::needless_range_loop)]
-    pub(super) fn phase2_into(&self, hc: &mut [Vec<Fr>], z: Fr, alpha: Fr, weights: Option<&[[i64; 2]]>) {
+    pub(super) fn phase2_into(
+        &self,
+        hc: &mut [Vec<Fr>],
+        z: Fr,
+        alpha: Fr,
+        weights: Option<&[i64]>,
+        inputs: Option<&[Fr]>,
+    ) {
         let mut packed = weights.map(|w| w.iter());
+        let mut inputs = inputs.map(|v| v.iter());
+        let mut phase1 = |read: &dyn Fn() -> Fr| match inputs.as_mut() {
+            Some(it) => it.next().copied().unwrap_or(Fr::zero()),
+            None => read(),
+        };
         let put = |hc: &mut [Vec<Fr>], cell: CellRef, v: Fr| match cell.col {
             Col::H(i) => hc[i][cell.row] = v,
             // The program only ever writes phase-2 cells (`copy_h`, the claim rows).
@@ -253,23 +311,27 @@ impl Trace {
                     for i in 0..lanes {
                         let mut acc = Fr::zero();
                         for r in start..start + len {
-                            acc = if r == start { self.g[i][r] } else { acc * z + self.g[i][r] };
+                            let v = phase1(&|| self.g[i][r]);
+                            acc = if r == start { v } else { acc * z + v };
                             hc[i][r] = acc;
                         }
                     }
                 }
-                Phase2::HornerW { start, len, lanes } => {
-                    let alpha2 = alpha.square();
-                    for i in 0..lanes {
+                Phase2::HornerW { start, rows, chains } => {
+                    let alpha_w = alpha.pow_vartime([WEIGHTS as u64]);
+                    for c in 0..chains {
                         let mut acc = Fr::zero();
-                        for r in start..start + len {
-                            let [f, fw] = match packed.as_mut() {
-                                Some(it) => it.next().map_or([Fr::zero(); 2], |&[a, b]| [fr_i64(a), fr_i64(b)]),
-                                None => [self.f[i][r], self.fw[i][r]],
-                            };
-                            let pair = f * alpha + fw;
-                            acc = if r == start { pair } else { acc * alpha2 + pair };
-                            hc[i][r] = acc;
+                        for r in start + c * rows..start + (c + 1) * rows {
+                            let mut term = Fr::zero();
+                            for j in 0..WEIGHTS {
+                                let w = match packed.as_mut() {
+                                    Some(it) => it.next().map_or(Fr::zero(), |&v| fr_i64(v)),
+                                    None => self.wt[j][r],
+                                };
+                                term = term * alpha + w;
+                            }
+                            acc = acc * alpha_w + term;
+                            hc[HW][r] = acc;
                         }
                     }
                 }
@@ -299,7 +361,7 @@ impl Trace {
                 Phase2::Copy { dst, src } => {
                     let v = match src.col {
                         Col::H(i) => hc[i][src.row],
-                        _ => self.get(src),
+                        _ => phase1(&|| self.get(src)),
                     };
                     put(hc, dst, v);
                 }
@@ -318,6 +380,9 @@ impl Trace {
     /// Frees the spare capacity the columns grew by while rows were appended.
     pub fn shrink_to_fit(&mut self) {
         for col in self.columns_mut() {
+            col.shrink_to_fit();
+        }
+        for col in &mut self.wt {
             col.shrink_to_fit();
         }
         self.selectors.shrink_to_fit();

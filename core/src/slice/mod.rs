@@ -8,6 +8,7 @@ mod cost;
 pub use cost::CostModel;
 
 use crate::ir::ValueId;
+use crate::prove::NodeRows;
 use crate::quant::{QOp, QuantizedGraph};
 use serde::Serialize;
 use std::ops::Range;
@@ -97,10 +98,13 @@ pub fn slice(graph: &QuantizedGraph, policy: &SlicePolicy, cost: &CostModel) -> 
         return Err(SliceError::Empty);
     }
     // Measured rows of each node's circuit; the formula estimate only for nodes without a circuit yet.
-    let rows: Vec<u64> = graph
+    let rows: Vec<NodeRows> = graph
         .nodes
         .iter()
-        .map(|n| crate::prove::node_rows(graph, n).map_or_else(|_| cost.node_rows(graph, n), |r| r as u64))
+        .map(|n| {
+            crate::prove::node_rows(graph, n)
+                .unwrap_or_else(|_| NodeRows { main: cost.node_rows(graph, n) as usize, weights: 0 })
+        })
         .collect();
     let ends = match policy {
         SlicePolicy::PerLayer => (1..=graph.nodes.len()).collect(),
@@ -153,7 +157,7 @@ fn boundary(graph: &QuantizedGraph, range: Range<usize>) -> (Vec<ValueId>, Vec<V
 }
 
 /// Estimated rows of the slice `range`: its nodes plus the commitments to its boundary.
-fn range_rows(graph: &QuantizedGraph, range: Range<usize>, rows: &[u64], cost: &CostModel) -> u64 {
+fn range_rows(graph: &QuantizedGraph, range: Range<usize>, rows: &[NodeRows], cost: &CostModel) -> u64 {
     let (inputs, outputs) = boundary(graph, range.clone());
     let commit = |ids: &[ValueId]| -> u64 {
         ids.iter()
@@ -171,12 +175,16 @@ fn range_rows(graph: &QuantizedGraph, range: Range<usize>, rows: &[u64], cost: &
         .filter(|n| matches!(n.op, QOp::Relu) && !inside(&n.inputs[0]) && crate::prove::fuses_relu(graph, n.inputs[0]))
         .map(|n| (graph.value(n.output).shape.iter().product::<usize>() as u64).div_ceil(2))
         .sum();
-    // The claim rows and the few constant cells are in the per-node figures; two rows for the binding.
-    rows[range].iter().sum::<u64>() + split_relus + commit(&inputs) + commit(&outputs) + 2 + cost.reserved_rows / 4
+    // The claim rows and the few constant cells are in the per-node figures; two rows for the binding. The
+    // weight track runs beside the rest.
+    let main = rows[range.clone()].iter().map(|r| r.main as u64).sum::<u64>();
+    let weights = rows[range].iter().map(|r| r.weights as u64).sum::<u64>();
+    let main = main + split_relus + commit(&inputs) + commit(&outputs) + 2 + cost.reserved_rows / 4;
+    main.max(weights)
 }
 
 /// Describes the slice `range`.
-fn describe(graph: &QuantizedGraph, index: usize, range: Range<usize>, rows: &[u64], cost: &CostModel) -> Slice {
+fn describe(graph: &QuantizedGraph, index: usize, range: Range<usize>, rows: &[NodeRows], cost: &CostModel) -> Slice {
     let (inputs, outputs) = boundary(graph, range.clone());
     let total = range_rows(graph, range.clone(), rows, cost);
     // The lookup table: the clamp and clamp-and-ReLU families (2^(bits+3) rows each), the 15- and 12-bit range
@@ -200,7 +208,12 @@ fn describe(graph: &QuantizedGraph, index: usize, range: Range<usize>, rows: &[u
 /// and among those the partition with the smallest largest slice, so sizes even out. Exact dynamic
 /// programming over cut positions: a node too large alone may still fit with its neighbours, whose company
 /// removes a boundary.
-fn balanced_ends(graph: &QuantizedGraph, rows: &[u64], max_k: u32, cost: &CostModel) -> Result<Vec<usize>, SliceError> {
+fn balanced_ends(
+    graph: &QuantizedGraph,
+    rows: &[NodeRows],
+    max_k: u32,
+    cost: &CostModel,
+) -> Result<Vec<usize>, SliceError> {
     let n = rows.len();
     let cap = (1u64 << max_k.min(40)).saturating_sub(cost.reserved_rows);
     // best[i]: (slices, largest slice rows, previous cut) of the best partition of nodes 0..i.

@@ -1,6 +1,6 @@
 //! The custom gates. Each is named so `MockProver` failures point at the relation that broke.
 
-use super::{Selectors, SliceConfig, COPY_SLOTS, G, H, LK, SLOT_X, SLOT_Y};
+use super::{Selectors, SliceConfig, COPY_SLOTS, FW, G, H, HW, LK, SLOT_X, SLOT_Y, WEIGHTS};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, VirtualCells};
 use halo2_proofs::poly::Rotation;
@@ -78,28 +78,26 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
             .map(|i| q.clone() * (m.query_advice(h[i], Rotation::cur()) - m.query_advice(g[i], Rotation::cur())))
             .collect::<Vec<_>>()
     });
-    let fw = c.fw;
+    // The weight track: one chain of twelve weights a row in `h[HW]`, `Σ_j w_j·α^(11−j)` in Horner form.
+    let wt = c.wt;
+    let weights_at = |m: &mut VirtualCells<'_, Fr>, rot: Rotation, a: &Expression<Fr>| {
+        let first = m.query_fixed(wt[0], rot);
+        wt[1..].iter().fold(first, |acc, col| acc * a.clone() + m.query_fixed(*col, rot))
+    };
     meta.create_gate("horner_w", |m| {
         let q = m.query_selector(s.horner_w);
         let a = m.query_challenge(ac);
-        (0..H)
-            .map(|i| {
-                let next = m.query_advice(h[i], Rotation::next());
-                let cur = m.query_advice(h[i], Rotation::cur());
-                let pair = m.query_fixed(f[i], Rotation::next()) * a.clone() + m.query_fixed(fw[i], Rotation::next());
-                q.clone() * (next - cur * a.clone() * a.clone() - pair)
-            })
-            .collect::<Vec<_>>()
+        let next = m.query_advice(h[HW], Rotation::next());
+        let cur = m.query_advice(h[HW], Rotation::cur());
+        let shift = (0..WEIGHTS).fold(cur, |e, _| e * a.clone());
+        let term = weights_at(m, Rotation::next(), &a);
+        vec![q * (next - shift - term)]
     });
     meta.create_gate("horner_w_start", |m| {
         let q = m.query_selector(s.horner_w_start);
         let a = m.query_challenge(ac);
-        (0..H)
-            .map(|i| {
-                let pair = m.query_fixed(f[i], Rotation::cur()) * a.clone() + m.query_fixed(fw[i], Rotation::cur());
-                q.clone() * (m.query_advice(h[i], Rotation::cur()) - pair)
-            })
-            .collect::<Vec<_>>()
+        let term = weights_at(m, Rotation::cur(), &a);
+        vec![q * (m.query_advice(h[HW], Rotation::cur()) - term)]
     });
     meta.create_gate("horner_a", |m| {
         let q = m.query_selector(s.horner_a);
@@ -160,7 +158,8 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
         let cur = Rotation::cur();
         // Lane 0 reads g0, g1 and f0..f3; lane 1 reads g3, g4 and fw0..fw3. Quotients in slots 0 and 3,
         // remainders in slots 1 and 2.
-        [(0, f, 0, 1), (3, fw, 3, 2)]
+        let fw = c.fw;
+        [(0, &f[..FW], 0, 1), (3, &fw[..], 3, 2)]
             .into_iter()
             .map(|(gi, k, qs, rs)| {
                 let num = m.query_advice(g[gi], cur) * m.query_fixed(k[0], cur)

@@ -48,12 +48,17 @@ pub fn lk_index(i: usize) -> Option<usize> {
 }
 /// Phase-1 general advice columns.
 pub const G: usize = 6;
-/// Phase-2 advice columns.
-pub const H: usize = 6;
+/// Phase-2 advice columns: six general ones and the weight accumulator [`HW`].
+pub const H: usize = 7;
+/// The phase-2 column of the weight track: `horner_w` chains accumulate there, beside the other relations.
+pub const HW: usize = 6;
 /// General fixed columns.
 pub const F: usize = 6;
-/// Second weight columns: a `horner_w` row takes two weights per lane, one from `f`, one from `fw`.
-pub const FW: usize = 6;
+/// Fixed coefficient columns of the second division in a `div2` row.
+pub const FW: usize = 4;
+/// Fixed weight columns: a `horner_w` row evaluates this many weights at `α`. The weight track runs beside
+/// every other relation, so a slice's rows are the larger of its weights' rows and everything else's.
+pub const WEIGHTS: usize = 12;
 
 /// The selectors of the custom gates (see `gates.rs` for each relation).
 #[derive(Clone, Copy, Debug)]
@@ -62,9 +67,10 @@ pub struct Selectors {
     pub horner_z: Selector,
     /// `h[i] = g[i]`: a Horner chain's first row.
     pub horner_z_start: Selector,
-    /// `h[i]' = h[i]·α² + f[i]'·α + fw[i]'` in six lanes (Horner over fixed weights, two per row).
+    /// `hw' = hw·α^12 + Σ_j wt[j]'·α^(11−j)` (Horner over fixed weights, twelve per row, in the weight
+    /// track's column [`HW`]).
     pub horner_w: Selector,
-    /// `h[i] = f[i]·α + fw[i]`.
+    /// `hw = Σ_j wt[j]·α^(11−j)`: a weight chain's first row.
     pub horner_w_start: Selector,
     /// `h[1]' = h[1]·α + h[0]'` (Horner over phase-2 values).
     pub horner_a: Selector,
@@ -120,8 +126,10 @@ pub struct SliceConfig {
     pub h: [Column<Advice>; H],
     /// General fixed columns.
     pub f: [Column<Fixed>; F],
-    /// Second weight columns of `horner_w` rows.
+    /// Coefficients of the second division in a `div2` row.
     pub fw: [Column<Fixed>; FW],
+    /// Weights of the weight track's `horner_w` rows.
+    pub wt: [Column<Fixed>; WEIGHTS],
     /// The fixed column holding constants for `constrain_constant`.
     pub constants: Column<Fixed>,
     /// Public inputs.
@@ -149,6 +157,7 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
     let tag = [(); SLOTS].map(|_| meta.fixed_column());
     let f = [(); F].map(|_| meta.fixed_column());
     let fw = [(); FW].map(|_| meta.fixed_column());
+    let wt = [(); WEIGHTS].map(|_| meta.fixed_column());
     let constants = meta.fixed_column();
     meta.enable_constant(constants);
     let instance = meta.instance_column();
@@ -164,7 +173,7 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
     let s = gates::selectors(meta);
     let poseidon =
         PoseidonChip::configure(meta, [g[0], g[1], g[2]], [g[3], g[4], g[5]], [f[0], f[1], f[2]], [f[3], f[4], f[5]]);
-    let mut config = SliceConfig { lk, tag, g, h, f, fw, constants, instance, logup, z, alpha, s, poseidon };
+    let mut config = SliceConfig { lk, tag, g, h, f, fw, wt, constants, instance, logup, z, alpha, s, poseidon };
     gates::create(meta, &mut config);
     config
 }

@@ -1,0 +1,76 @@
+//! Tests of the weight track: it shares rows with the other relations, it binds the fixed weights to the
+//! Freivalds check, and its chain follows the `horner_w` gate.
+
+use super::forgery::conv_relu_slice;
+use super::trace::{h, Phase2, Sel, Trace};
+use halo2_proofs::dev::{MockProver, VerifyFailure};
+use halo2_proofs::halo2curves::bn256::Fr;
+use veil_verifier::circuit::HW;
+
+fn failures(t: Trace, k: u32) -> Vec<VerifyFailure> {
+    let c = super::SliceCircuit { trace: std::sync::Arc::new(t), with_witness: true };
+    MockProver::run(k, &c, vec![c.instance()]).expect("mock").verify().err().unwrap_or_default()
+}
+
+fn is_gate(f: &VerifyFailure, name: &str) -> bool {
+    matches!(f, VerifyFailure::ConstraintNotSatisfied { constraint, .. } if format!("{constraint}").contains(name))
+}
+
+/// Rows where a weight selector is on.
+fn weight_rows(t: &Trace) -> Vec<usize> {
+    t.selectors.iter().filter(|(s, _)| matches!(s, Sel::HornerW | Sel::HornerWStart)).map(|&(_, r)| r).collect()
+}
+
+#[test]
+fn the_weight_track_shares_rows_with_the_other_relations() {
+    let (_, _, honest) = conv_relu_slice();
+    let t = &honest.trace;
+    let rows = weight_rows(t);
+    assert_eq!(rows.len(), t.weight_rows, "every weight-track row has its gate");
+    assert!(t.rows >= t.weight_rows);
+    let shared = t
+        .selectors
+        .iter()
+        .filter(|(s, r)| !matches!(s, Sel::HornerW | Sel::HornerWStart) && *r < t.weight_rows)
+        .count();
+    assert!(shared > 0, "another relation runs on a weight-track row");
+    let c = super::SliceCircuit { trace: std::sync::Arc::clone(t), with_witness: true };
+    MockProver::run(honest.k(), &c, vec![c.instance()]).expect("mock").assert_satisfied();
+}
+
+#[test]
+fn a_circuit_with_one_weight_changed_rejects_the_honest_witness() {
+    let (_, _, honest) = conv_relu_slice();
+    let k = honest.k();
+    let mut t = (*honest.trace).clone();
+    let (col, row) = (0..t.wt.len())
+        .flat_map(|j| (0..t.weight_rows).map(move |r| (j, r)))
+        .find(|&(j, r)| t.wt[j][r] != Fr::zero())
+        .expect("a non-zero weight");
+    t.wt[col][row] += Fr::one();
+    let fails = failures(t, k);
+    assert!(
+        fails.iter().any(|f| matches!(f, VerifyFailure::Permutation { .. })),
+        "the Freivalds identity's two sides no longer agree: {fails:?}"
+    );
+}
+
+#[test]
+fn a_weight_chain_value_off_the_gate_is_rejected_by_horner_w() {
+    let (_, _, honest) = conv_relu_slice();
+    let k = honest.k();
+    let mut t = (*honest.trace).clone();
+    // A continuation row (its value is read by the previous row's `horner_w`), else a chain's first row.
+    let starts: Vec<usize> = t.selectors.iter().filter(|(s, _)| *s == Sel::HornerWStart).map(|&(_, r)| r).collect();
+    let row = t
+        .selectors
+        .iter()
+        .filter(|(s, r)| *s == Sel::HornerW && !starts.contains(r))
+        .map(|&(_, r)| r)
+        .next()
+        .unwrap_or(starts[0]);
+    t.phase2.push(Phase2::Set { dst: h(HW, row), value: Fr::from(12345) });
+    let fails = failures(t, k);
+    assert!(!fails.is_empty(), "accepted");
+    assert!(fails.iter().any(|f| is_gate(f, "horner_w")), "horner_w rejects it: {fails:?}");
+}
