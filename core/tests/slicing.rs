@@ -80,3 +80,30 @@ fn impossible_caps_and_bad_cuts_are_typed_errors() -> Result<()> {
     assert_eq!(slice(&graph, &bad, &CostModel::default()).unwrap_err(), SliceError::UnknownCut("no_such_layer".into()));
     Ok(())
 }
+
+/// A slice's rows are the longer of its two tracks: the weights' rows run beside every other relation, so
+/// age-v1 (2.69 M weights, 224 k rows of them at twelve a row) fits one slice of `2^18` rows, and each
+/// convolution's weight rows are counted on the weight track, not added to its other rows.
+#[test]
+fn weight_rows_run_beside_the_other_relations() -> Result<()> {
+    let graph = quantized("age-v1")?;
+    let plan = slice(&graph, &SlicePolicy::Balanced { max_k: 18 }, &CostModel::default())?;
+    assert_eq!(plan.slices.len(), 1, "one slice of 2^18 rows holds age-v1");
+    let rows: Vec<_> = graph.nodes.iter().map(|n| veil_core::prove::node_rows(&graph, n)).collect::<Result<_, _>>()?;
+    let main: usize = rows.iter().map(|r| r.main).sum();
+    let weights: usize = rows.iter().map(|r| r.weights).sum();
+    let weight_count: usize = graph
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            veil_core::quant::QOp::Conv { weight, .. } | veil_core::quant::QOp::Linear { weight, .. } => {
+                Some(weight.data().len())
+            }
+            _ => None,
+        })
+        .sum();
+    assert!(weights * 12 >= weight_count, "twelve weights a row at most: {weights} rows for {weight_count}");
+    assert!(main + weights > 1 << 18, "the two tracks would not fit one after the other");
+    assert!(plan.slices[0].rows as usize >= weights.max(main), "the slice holds the longer track");
+    Ok(())
+}
