@@ -42,7 +42,6 @@ pub struct RowProfile {
 enum Bucket {
     Requantization,
     TensorPolynomials,
-    Weights,
     FreivaldsGlue,
     Maxima,
     Sums,
@@ -51,15 +50,16 @@ enum Bucket {
     Claim,
 }
 
-/// The bucket of a selector, and whether its gate also constrains the next row.
-fn bucket(sel: Sel) -> (Bucket, bool) {
+/// The bucket of a selector, and whether its gate also constrains the next row; `None` for the weight track,
+/// which is counted apart.
+fn bucket(sel: Sel) -> Option<(Bucket, bool)> {
     use Bucket::*;
-    match sel {
+    Some(match sel {
         Sel::Div | Sel::Div2 => (Requantization, false),
         Sel::Bound => (Requantization, true),
         Sel::HornerZ => (TensorPolynomials, true),
         Sel::HornerZStart => (TensorPolynomials, false),
-        Sel::HornerW | Sel::HornerWStart => (Weights, false),
+        Sel::HornerW | Sel::HornerWStart => return None,
         Sel::HornerA | Sel::Power | Sel::Dot => (FreivaldsGlue, true),
         Sel::HornerAStart | Sel::PowerStart | Sel::DotStart => (FreivaldsGlue, false),
         Sel::Max => (Maxima, false),
@@ -68,7 +68,7 @@ fn bucket(sel: Sel) -> (Bucket, bool) {
         Sel::Pack => (Packing, true),
         Sel::PackStart => (Packing, false),
         Sel::Claim | Sel::ClaimStart | Sel::VerdictAge | Sel::VerdictKind => (Claim, false),
-    }
+    })
 }
 
 impl RowProfile {
@@ -81,10 +81,7 @@ impl RowProfile {
             }
         };
         for &(sel, row) in &trace.selectors {
-            let (b, next) = bucket(sel);
-            if b == Bucket::Weights {
-                continue;
-            }
+            let Some((b, next)) = bucket(sel) else { continue };
             own(row, b);
             if next {
                 own(row + 1, b);
@@ -101,7 +98,6 @@ impl RowProfile {
                 None => &mut p.other,
                 Some(Bucket::Requantization) => &mut p.requantization,
                 Some(Bucket::TensorPolynomials) => &mut p.tensor_polynomials,
-                Some(Bucket::Weights) => continue,
                 Some(Bucket::FreivaldsGlue) => &mut p.freivalds_glue,
                 Some(Bucket::Maxima) => &mut p.maxima,
                 Some(Bucket::Sums) => &mut p.sums,
