@@ -27,9 +27,9 @@ use veil_verifier::Digest;
 
 /// Magic bytes of a compiled model file.
 pub const MAGIC: &[u8; 8] = b"VEILCMP\0";
-/// Its format version (4: keys for the constraint system with a weight track; see
+/// Its format version (5: keys for the constraint system of artifact version 5; see
 /// `veil_verifier::artifact::VERSION`).
-pub const VERSION: u16 = 4;
+pub const VERSION: u16 = 5;
 
 /// A compiled model.
 #[derive(Clone, Debug, Serialize, Deserialize)]

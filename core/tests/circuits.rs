@@ -110,27 +110,38 @@ fn every_sample_lays_out_bit_identical_to_the_reference() -> Result<()> {
 }
 
 /// The rows a node's divisions take: requantizations whose remainder fits one 15-bit limb (after the
-/// multiplier's shared power of two is shed) go two per row, the others one per row; every average one per
-/// row (its window of four values needs four cells).
+/// multiplier's shared power of two is shed) go two per row when neighbours share their coefficients (the
+/// outputs of one channel, with its multiplier and bias), the others one per row; every average one per row
+/// (its window of four values needs four cells).
 fn division_rows(graph: &veil_core::quant::QuantizedGraph, node: &veil_core::quant::QNode) -> usize {
     use veil_core::quant::QOp;
     let outputs: usize = graph.value(node.output).shape.iter().product();
-    let requant = match &node.op {
-        QOp::Conv { requant, .. } | QOp::Linear { requant, .. } => requant,
+    let (requant, bias) = match &node.op {
+        QOp::Conv { requant, bias, .. } | QOp::Linear { requant, bias, .. } => (requant, bias),
         QOp::AveragePool(_) => return outputs,
         _ => return 0,
     };
-    let channels = requant.multipliers.len();
-    let (mut paired, mut single) = (0, 0);
-    for &m in &requant.multipliers {
+    let plane = outputs / bias.len();
+    let multiplier = |o: usize| requant.multipliers[if requant.multipliers.len() == 1 { 0 } else { o }];
+    // Runs of equal coefficients pair within themselves; an odd run leaves one division a row of its own.
+    let (mut rows, mut run, mut key) = (0usize, 0usize, None);
+    for (o, &b) in bias.iter().enumerate() {
+        let m = multiplier(o);
         let width = requant.shift - m.trailing_zeros().min(requant.shift);
-        if width <= 15 {
-            paired += outputs / channels;
-        } else {
-            single += outputs / channels;
+        if width > 15 {
+            rows += run.div_ceil(2) + plane;
+            (run, key) = (0, None);
+            continue;
         }
+        // The coefficients are the multiplier and `bias·m` (a dead channel, `m = 0`, ignores its bias).
+        let coefficients = (m, b as i128 * m as i128);
+        if key != Some(coefficients) {
+            rows += run.div_ceil(2);
+            (run, key) = (0, Some(coefficients));
+        }
+        run += plane;
     }
-    single + paired.div_ceil(2)
+    rows + run.div_ceil(2)
 }
 
 /// The row profile accounts for every row, and its requantization count is the number of rows the slice's

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 
 /// Magic bytes of a verifying artifact.
 pub const MAGIC: &[u8; 8] = b"VEILVKA\0";
-/// Current format version. Version 4: the slice constraint system evaluates weights in a track of its own
-/// (twelve fixed weight columns beside the other relations). Version 3 checked lookups with logUp gates and
+/// Current format version. Version 5: the slice constraint system pins constants with a gate (no constants
+/// column), its `div2` lanes share their coefficient columns and its weight selectors share one column.
+/// Version 4 first evaluated weights in a track of their own (twelve fixed weight columns beside the other
+/// relations). Version 3 checked lookups with logUp gates and
 /// version 2 with halo2 lookups; their verifying keys describe other circuits and are refused by version.
-pub const VERSION: u16 = 4;
+pub const VERSION: u16 = 5;
 /// Largest artifact accepted (verifying keys of a few dozen slices fit easily).
 pub const MAX_ARTIFACT_BYTES: usize = 64 << 20;
 /// The largest slice size exponent a verifier accepts.

@@ -53,8 +53,9 @@ pub fn proving_key(
 }
 
 /// Rebuilds `pk` keeping a fixed column's values (Lagrange form) only where the prover reads them: in the
-/// permutation argument (the constants column). The constraint system has no halo2 lookups or shuffles, the
-/// other readers; gates read the coefficient form. At `k = 18` this frees about 8 MiB per fixed column.
+/// permutation argument (a fixed column with equality; the slice circuit has none since its constants became
+/// a gate). The constraint system has no halo2 lookups or shuffles, the other readers; gates read the
+/// coefficient form. At `k = 18` this frees about 8 MiB per fixed column.
 fn without_unread_fixed_values(pk: ProvingKey<G1Affine>) -> ProvingKey<G1Affine> {
     let cs = pk.get_vk().cs();
     debug_assert!(cs.lookups().is_empty());

@@ -151,7 +151,7 @@ fn replay(
             let table = lookup::table(t);
             if !proving_only {
                 assign_lookup_region(t, &table, c, &mut region)?;
-                for (cols, fixed) in [(&c.tag[..], &t.tag), (&c.f[..], &t.f), (&c.fw[..], &t.fw), (&c.wt[..], &t.wt)] {
+                for (cols, fixed) in [(&c.tag[..], &t.tag), (&c.f[..], &t.f), (&c.wt[..], &t.wt)] {
                     for (col, values) in cols.iter().zip(fixed.iter()) {
                         for (row, v) in values.iter().enumerate() {
                             if !bool::from(v.is_zero()) {
@@ -216,9 +216,6 @@ fn replay(
             for &(a, b) in &t.copies {
                 region.constrain_equal(cell_of(a)?, cell_of(b)?);
             }
-            for &(cell, v) in &t.constants {
-                region.constrain_constant(cell_of(cell)?, v)?;
-            }
             let mut publics: Vec<(Cell, usize)> =
                 t.public.iter().map(|&(r, row)| Ok((cell_of(r)?, row))).collect::<Result<_, Error>>()?;
             publics.extend(hash_cells);
@@ -282,5 +279,6 @@ fn selector(c: &SliceConfig, sel: Sel) -> Selector {
         Sel::ClaimStart => s.claim_start,
         Sel::VerdictAge => s.verdict_age,
         Sel::VerdictKind => s.verdict_kind,
+        Sel::Constant => s.constant,
     }
 }

@@ -231,7 +231,7 @@ fn horner_w(t: &mut Trace, chains: usize, len: usize, value: impl Fn(usize, usiz
     for chain in 0..chains {
         let first = start + chain * rows;
         t.enable(Sel::HornerWStart, first);
-        for r in first..first + rows - 1 {
+        for r in first + 1..first + rows {
             t.enable(Sel::HornerW, r);
         }
         for p in pad..WEIGHTS * rows {

@@ -10,8 +10,9 @@
 //!   one of two range tables (`Range{12}`, `Range{15}`) whatever the layer's shift.
 //!
 //! A normalized division with a power-of-two divisor, a remainder of at most [`MAX_LIMB_BITS`] bits and at
-//! most two numerator cells takes one lane of a `div2` row; two such divisions share a row. Any other takes a
-//! `div` row of its own (two remainder limbs, up to five summed cells, and a `bound` row when the divisor is
+//! most two numerator cells takes one lane of a `div2` row; two such divisions with the same coefficients (two
+//! outputs of one channel, say) share a row and its fixed coefficient cells. Any other takes a `div` row of
+//! its own (two remainder limbs, up to five summed cells, and a `bound` row when the divisor is
 //! not a power of two). `docs/soundness.md` gives the argument for both.
 
 use super::ops::{Cells, Valued};
@@ -81,6 +82,12 @@ impl Normal<'_> {
     /// The numerator's cells with their coefficients (at most two for a lane).
     fn lane_terms(&self) -> [Option<(CellRef, i128)>; 2] {
         [self.first, self.shared.first().map(|&(c, _)| (c, self.shared_coeff))]
+    }
+
+    /// The fixed cells of a lane, `[f0, f1, f2, f3]`: two divisions share a `div2` row only when these agree.
+    fn lane_coefficients(&self) -> [i128; 4] {
+        let [a, b] = self.lane_terms().map(|t| t.map_or(0, |(_, c)| c));
+        [a, b, self.constant, self.divisor]
     }
 }
 
@@ -159,6 +166,8 @@ fn clamp_family(out: Output) -> Family {
 pub(crate) fn divide(t: &mut Trace, divs: &[Division<'_>], out: Output, what: &str) -> Result<Cells, ProveError> {
     let normal = divs.iter().map(|d| normalize(d, what)).collect::<Result<Vec<_>, _>>()?;
     let mut result = vec![None; normal.len()];
+    // A lane waits for a partner with the same coefficients; a partner of another set sends it to a `div`
+    // row, so at most one lane per run of equal coefficients (one channel's outputs) goes unpaired.
     let mut waiting: Option<usize> = None;
     for (i, n) in normal.iter().enumerate() {
         if !n.fits_lane() {
@@ -166,12 +175,16 @@ pub(crate) fn divide(t: &mut Trace, divs: &[Division<'_>], out: Output, what: &s
             continue;
         }
         match waiting.take() {
-            None => waiting = Some(i),
-            Some(j) => {
+            Some(j) if normal[j].lane_coefficients() == n.lane_coefficients() => {
                 let [a, b] = div2_row(t, [&normal[j], n], out, what)?;
                 result[j] = Some(a);
                 result[i] = Some(b);
             }
+            Some(j) => {
+                result[j] = Some(div_row(t, &normal[j], out, what)?);
+                waiting = Some(i);
+            }
+            None => waiting = Some(i),
         }
     }
     if let Some(j) = waiting {
@@ -185,27 +198,19 @@ pub(crate) fn divide(t: &mut Trace, divs: &[Division<'_>], out: Output, what: &s
     Ok(cells)
 }
 
-/// Two divisions in one `div2` row: lane 0 in `g0, g1, f0..f3`, slots 0 (quotient) and 1 (remainder); lane 1
-/// in `g3, g4, fw0..fw3`, slots 3 and 2.
+/// Two divisions with the same coefficients in one `div2` row, which holds them once in `f0..f3`: lane 0 in
+/// `g0, g1`, slots 0 (quotient) and 1 (remainder); lane 1 in `g3, g4`, slots 3 and 2.
 fn div2_row(t: &mut Trace, lanes: [&Normal<'_>; 2], out: Output, what: &str) -> Result<[Valued; 2], ProveError> {
+    debug_assert_eq!(lanes[0].lane_coefficients(), lanes[1].lane_coefficients());
     let row = t.alloc(1);
     t.enable(Sel::Div2, row);
+    for (k, c) in lanes[0].lane_coefficients().into_iter().enumerate() {
+        t.f[k][row] = fr_i128(c);
+    }
     let mut outs = [(g(0, row), 0); 2];
     for (l, n) in lanes.into_iter().enumerate() {
         let (q, r, y) = quotient(n, out, what)?;
         let (gi, qs, rs) = if l == 0 { (0, 0, 1) } else { (3, 3, 2) };
-        let coeffs = if l == 0 { &mut t.f } else { &mut t.fw };
-        let mut fixed = [Fr::zero(); 4];
-        for (k, term) in n.lane_terms().into_iter().enumerate() {
-            if let Some((_, c)) = term {
-                fixed[k] = fr_i128(c);
-            }
-        }
-        fixed[2] = fr_i128(n.constant);
-        fixed[3] = fr_i128(n.divisor);
-        for (k, v) in fixed.into_iter().enumerate() {
-            coeffs[k][row] = v;
-        }
         for (k, term) in n.lane_terms().into_iter().enumerate() {
             if let Some((cell, _)) = term {
                 t.copy_in(g(gi + k, row), cell);

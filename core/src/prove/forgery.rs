@@ -68,8 +68,8 @@ fn a_wrong_output_with_remainders_tuned_after_seeing_the_challenge_is_rejected()
         .find(|&i| conv_out.data()[i] <= -2 && div2_rows.contains(&t.div_lanes[i].0))
         .expect("a negative pre-activation in a div2 row");
     let (div_row, lane) = t.div_lanes[idx];
-    // Lane 0: g0, f0/f2/f3, quotient in slot 0, remainder in slot 1; lane 1: g3, fw0/fw2/fw3, slots 3 and 2.
-    let (gi, fixed, q_op, r_op) = if lane == 0 { (0, &t.f, 0, 2) } else { (3, &t.fw, 6, 4) };
+    // Both lanes read f0/f2/f3; lane 0: g0, quotient in slot 0, remainder in slot 1; lane 1: g3, slots 3 and 2.
+    let (gi, fixed, q_op, r_op) = if lane == 0 { (0, &t.f, 0, 2) } else { (3, &t.f, 6, 4) };
     let (m, c, d) = (small(fixed[0][div_row]), small(fixed[2][div_row]), small(fixed[3][div_row]));
     let lane_cell = CellRef { col: Col::G(gi), row: div_row };
     let p_cell = copy_source(&t, lane_cell).expect("P cell");

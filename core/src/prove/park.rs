@@ -51,7 +51,6 @@ impl Trace {
         free(&mut self.h);
         free(&mut self.tag);
         free(&mut self.f);
-        free(&mut self.fw);
         if weights.is_some() {
             free(&mut self.wt);
         }
@@ -106,7 +105,7 @@ mod tests {
         let mut t = (*honest.trace).clone();
         let parked = t.park();
         assert!(parked.weights.is_some(), "the weights are small integers");
-        let columns = [&t.wt, &t.f, &t.fw, &t.tag, &t.h, &t.lk, &t.g];
+        let columns = [&t.wt, &t.f, &t.tag, &t.h, &t.lk, &t.g];
         assert!(columns.iter().all(|cols| cols.iter().all(Vec::is_empty)));
         assert!(t.copies.is_empty() && t.selectors.is_empty());
         t.fill_parked_phase2(parked, z, alpha);

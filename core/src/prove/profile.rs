@@ -51,7 +51,7 @@ enum Bucket {
 }
 
 /// The bucket of a selector, and whether its gate also constrains the next row; `None` for the weight track,
-/// which is counted apart.
+/// which is counted apart, and for constants, which count as other rows.
 fn bucket(sel: Sel) -> Option<(Bucket, bool)> {
     use Bucket::*;
     Some(match sel {
@@ -59,7 +59,7 @@ fn bucket(sel: Sel) -> Option<(Bucket, bool)> {
         Sel::Bound => (Requantization, true),
         Sel::HornerZ => (TensorPolynomials, true),
         Sel::HornerZStart => (TensorPolynomials, false),
-        Sel::HornerW | Sel::HornerWStart => return None,
+        Sel::HornerW | Sel::HornerWStart | Sel::Constant => return None,
         Sel::HornerA | Sel::Power | Sel::Dot => (FreivaldsGlue, true),
         Sel::HornerAStart | Sel::PowerStart | Sel::DotStart => (FreivaldsGlue, false),
         Sel::Max => (Maxima, false),

@@ -1,5 +1,6 @@
 //! Negative tests of the division rows: a wrong quotient, a remainder out of range or a wrong fused ReLU in
-//! either lane of a `div2` row is rejected, each by the relation that guards it.
+//! either lane of a `div2` row is rejected, each by the relation that guards it. Also the constant cells: one
+//! moved off the value its key fixes is rejected by the `constant` gate.
 
 use super::forgery::{conv_relu_slice, small};
 use super::trace::{Sel, Trace};
@@ -34,7 +35,7 @@ fn is_gate(f: &VerifyFailure, name: &str) -> bool {
 /// The first `div2` row and its fixed divisor per lane.
 fn first_div2(t: &Trace) -> (usize, [i128; 2]) {
     let row = t.selectors.iter().find(|(s, _)| *s == Sel::Div2).map(|&(_, r)| r).expect("a div2 row");
-    (row, [small(t.f[3][row]), small(t.fw[3][row])])
+    (row, [small(t.f[3][row]); 2])
 }
 
 #[test]
@@ -92,5 +93,20 @@ fn a_fused_relu_output_other_than_the_table_s_is_rejected_in_both_lanes() {
         t.lk[y_op][row] = t.lk[q_op][row];
         let fails = failures(t, k);
         assert!(fails.iter().any(is_lookup), "lane {lane}: the ClampRelu lookup rejects: {fails:?}");
+    }
+}
+
+#[test]
+fn a_constant_cell_off_its_fixed_value_is_rejected_by_the_constant_gate() {
+    let (_, _, honest) = conv_relu_slice();
+    let k = honest.k();
+    let rows: Vec<usize> =
+        honest.trace.selectors.iter().filter(|(s, _)| *s == Sel::Constant).map(|&(_, r)| r).collect();
+    assert!(rows.len() >= 2, "the slice pins the zero and the one of its power chain: {rows:?}");
+    for row in rows {
+        let mut t = (*honest.trace).clone();
+        t.g[0][row] += Fr::one();
+        let fails = failures(t, k);
+        assert!(fails.iter().any(|f| is_gate(f, "constant")), "row {row}: the constant gate rejects: {fails:?}");
     }
 }

@@ -7,7 +7,7 @@ use halo2_proofs::arithmetic::Field;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::BTreeSet;
 use veil_verifier::circuit::tables::{fr_i64, Family};
-use veil_verifier::circuit::{lk_index, F, FW, G, H, HW, SLOTS, WEIGHTS};
+use veil_verifier::circuit::{lk_index, F, G, H, HW, SLOTS, WEIGHTS};
 
 /// A column of the slice circuit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,6 +52,7 @@ pub(crate) enum Sel {
     ClaimStart,
     VerdictAge,
     VerdictKind,
+    Constant,
 }
 
 /// A step of the phase-2 program, run in order once `z` and `α` are known.
@@ -59,7 +60,7 @@ pub(crate) enum Sel {
 pub(crate) enum Phase2 {
     /// Horner chains `h[i] = h[i]·z + g[i]` over rows `start..start+len` in lanes `0..lanes`.
     HornerZ { start: usize, len: usize, lanes: usize },
-    /// Weight-track Horner chains `hw = hw·α^12 + Σ_j wt[j]·α^(11−j)`: `chains` chains of `rows` rows each,
+    /// Weight-track Horner chains `hw = hw(prev)·α^12 + Σ_j wt[j]·α^(11−j)`: `chains` chains of `rows` rows each,
     /// one after another from weight-track row `start`.
     HornerW { start: usize, rows: usize, chains: usize },
     /// `h1 = h1·α + h0`.
@@ -83,15 +84,12 @@ pub(crate) struct Trace {
     pub h: Vec<Vec<Fr>>,
     pub tag: Vec<Vec<Fr>>,
     pub f: Vec<Vec<Fr>>,
-    /// Coefficients of the second division in `div2` rows.
-    pub fw: Vec<Vec<Fr>>,
     /// The weight track's fixed weight columns, [`Trace::weight_rows`] long until [`Trace::finish`].
     pub wt: Vec<Vec<Fr>>,
     /// Rows the weight track uses; it runs beside the other relations, from row 0.
     pub weight_rows: usize,
     pub selectors: Vec<(Sel, usize)>,
     pub copies: Vec<(CellRef, CellRef)>,
-    pub constants: Vec<(CellRef, Fr)>,
     /// `(cell, instance row)`.
     pub public: Vec<(CellRef, usize)>,
     /// The public input values, by instance row.
@@ -126,7 +124,6 @@ impl Trace {
             h: vec![Vec::new(); H],
             tag: vec![Vec::new(); SLOTS],
             f: vec![Vec::new(); F],
-            fw: vec![Vec::new(); FW],
             wt: vec![Vec::new(); WEIGHTS],
             ..Default::default()
         }
@@ -215,19 +212,19 @@ impl Trace {
         self.tag[slot][row] = Fr::from(family.tag());
     }
 
-    /// A cell constrained to zero (allocated once).
+    /// A cell pinned to zero by the `constant` gate (allocated once).
     pub fn zero(&mut self) -> CellRef {
         if let Some(z) = self.zero {
             return z;
         }
         let row = self.alloc(1);
         let cell = CellRef { col: Col::G(0), row };
-        self.constants.push((cell, Fr::zero()));
+        self.enable(Sel::Constant, row);
         self.zero = Some(cell);
         cell
     }
 
-    /// A new cell constrained to a constant.
+    /// A new cell pinned to a constant by the `constant` gate (the value sits in the row's `f0`).
     pub fn constant(&mut self, value: i64) -> CellRef {
         if value == 0 {
             return self.zero();
@@ -235,7 +232,8 @@ impl Trace {
         let row = self.alloc(1);
         let cell = CellRef { col: Col::G(0), row };
         self.set_i(cell, value);
-        self.constants.push((cell, fr_i64(value)));
+        self.f[0][row] = fr_i64(value);
+        self.enable(Sel::Constant, row);
         cell
     }
 
@@ -374,7 +372,7 @@ impl Trace {
     /// range-only slots) stay empty.
     fn columns_mut(&mut self) -> impl Iterator<Item = &mut Vec<Fr>> {
         let used_lk = self.lk.iter_mut().enumerate().filter(|(i, _)| lk_index(*i).is_some()).map(|(_, c)| c);
-        used_lk.chain(&mut self.g).chain(&mut self.h).chain(&mut self.tag).chain(&mut self.f).chain(&mut self.fw)
+        used_lk.chain(&mut self.g).chain(&mut self.h).chain(&mut self.tag).chain(&mut self.f)
     }
 
     /// Frees the spare capacity the columns grew by while rows were appended.

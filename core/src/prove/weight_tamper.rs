@@ -60,7 +60,7 @@ fn a_weight_chain_value_off_the_gate_is_rejected_by_horner_w() {
     let (_, _, honest) = conv_relu_slice();
     let k = honest.k();
     let mut t = (*honest.trace).clone();
-    // A continuation row (its value is read by the previous row's `horner_w`), else a chain's first row.
+    // A continuation row (its own `horner_w` row ties it to the row before), else a chain's first row.
     let starts: Vec<usize> = t.selectors.iter().filter(|(s, _)| *s == Sel::HornerWStart).map(|&(_, r)| r).collect();
     let row = t
         .selectors

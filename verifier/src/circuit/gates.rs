@@ -1,6 +1,6 @@
 //! The custom gates. Each is named so `MockProver` failures point at the relation that broke.
 
-use super::{Selectors, SliceConfig, COPY_SLOTS, FW, G, H, HW, LK, SLOT_X, SLOT_Y, WEIGHTS};
+use super::{Selectors, SliceConfig, COPY_SLOTS, G, H, HW, LK, SLOT_X, SLOT_Y, WEIGHTS};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, VirtualCells};
 use halo2_proofs::poly::Rotation;
@@ -9,10 +9,10 @@ use halo2_proofs::poly::Rotation;
 pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>) -> Selectors {
     let mut s = || meta.selector();
     Selectors {
-        horner_z: s(),
-        horner_z_start: s(),
         horner_w: s(),
         horner_w_start: s(),
+        horner_z: s(),
+        horner_z_start: s(),
         horner_a: s(),
         horner_a_start: s(),
         power: s(),
@@ -31,6 +31,7 @@ pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>) -> Selectors {
         claim_start: s(),
         verdict_age: s(),
         verdict_kind: s(),
+        constant: s(),
     }
 }
 
@@ -84,14 +85,16 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
         let first = m.query_fixed(wt[0], rot);
         wt[1..].iter().fold(first, |acc, col| acc * a.clone() + m.query_fixed(*col, rot))
     };
+    // Written against the previous row, so `horner_w` is off on a chain's first row and the two weight
+    // selectors never meet: selector compression then gives them one fixed column.
     meta.create_gate("horner_w", |m| {
         let q = m.query_selector(s.horner_w);
         let a = m.query_challenge(ac);
-        let next = m.query_advice(h[HW], Rotation::next());
         let cur = m.query_advice(h[HW], Rotation::cur());
-        let shift = (0..WEIGHTS).fold(cur, |e, _| e * a.clone());
-        let term = weights_at(m, Rotation::next(), &a);
-        vec![q * (next - shift - term)]
+        let prev = m.query_advice(h[HW], Rotation::prev());
+        let shift = (0..WEIGHTS).fold(prev, |e, _| e * a.clone());
+        let term = weights_at(m, Rotation::cur(), &a);
+        vec![q * (cur - shift - term)]
     });
     meta.create_gate("horner_w_start", |m| {
         let q = m.query_selector(s.horner_w_start);
@@ -156,16 +159,15 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
     meta.create_gate("div2", |m| {
         let q = m.query_selector(s.div2);
         let cur = Rotation::cur();
-        // Lane 0 reads g0, g1 and f0..f3; lane 1 reads g3, g4 and fw0..fw3. Quotients in slots 0 and 3,
-        // remainders in slots 1 and 2.
-        let fw = c.fw;
-        [(0, &f[..FW], 0, 1), (3, &fw[..], 3, 2)]
+        // Lane 0 reads g0, g1, lane 1 reads g3, g4; both share the coefficients f0..f3. Quotients in slots 0
+        // and 3, remainders in slots 1 and 2.
+        [(0, 0, 1), (3, 3, 2)]
             .into_iter()
-            .map(|(gi, k, qs, rs)| {
-                let num = m.query_advice(g[gi], cur) * m.query_fixed(k[0], cur)
-                    + m.query_advice(g[gi + 1], cur) * m.query_fixed(k[1], cur)
-                    + m.query_fixed(k[2], cur);
-                let quotient = m.query_advice(lk[SLOT_X[qs]], cur) * m.query_fixed(k[3], cur);
+            .map(|(gi, qs, rs)| {
+                let num = m.query_advice(g[gi], cur) * m.query_fixed(f[0], cur)
+                    + m.query_advice(g[gi + 1], cur) * m.query_fixed(f[1], cur)
+                    + m.query_fixed(f[2], cur);
+                let quotient = m.query_advice(lk[SLOT_X[qs]], cur) * m.query_fixed(f[3], cur);
                 q.clone() * (num - quotient - m.query_advice(lk[SLOT_X[rs]], cur))
             })
             .collect::<Vec<_>>()
@@ -235,6 +237,12 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
                 q.clone() * (m.query_advice(g[l], Rotation::cur()) - v - offset.clone())
             })
             .collect::<Vec<_>>()
+    });
+    // Constants live in the key's fixed columns rather than in a `constants` column with copy constraints:
+    // that column would cost a fixed column and a permutation column for a handful of cells.
+    meta.create_gate("constant", |m| {
+        let q = m.query_selector(s.constant);
+        vec![q * (m.query_advice(g[0], Rotation::cur()) - m.query_fixed(f[0], Rotation::cur()))]
     });
     claim_gates(meta, c);
 }

@@ -54,8 +54,6 @@ pub const H: usize = 7;
 pub const HW: usize = 6;
 /// General fixed columns.
 pub const F: usize = 6;
-/// Fixed coefficient columns of the second division in a `div2` row.
-pub const FW: usize = 4;
 /// Fixed weight columns: a `horner_w` row evaluates this many weights at `α`. The weight track runs beside
 /// every other relation, so a slice's rows are the larger of its weights' rows and everything else's.
 pub const WEIGHTS: usize = 12;
@@ -67,8 +65,8 @@ pub struct Selectors {
     pub horner_z: Selector,
     /// `h[i] = g[i]`: a Horner chain's first row.
     pub horner_z_start: Selector,
-    /// `hw' = hw·α^12 + Σ_j wt[j]'·α^(11−j)` (Horner over fixed weights, twelve per row, in the weight
-    /// track's column [`HW`]).
+    /// `hw = hw(prev)·α^12 + Σ_j wt[j]·α^(11−j)` on a weight chain's later rows (Horner over fixed weights,
+    /// twelve per row, in the weight track's column [`HW`]).
     pub horner_w: Selector,
     /// `hw = Σ_j wt[j]·α^(11−j)`: a weight chain's first row.
     pub horner_w_start: Selector,
@@ -87,8 +85,8 @@ pub struct Selectors {
     /// `g0·f0 + (g1 + … + g5)·f1 + f2 = x0·f3 + r`, `r = x1 + f5·x2 + f4·x3` (a rounded division; the limbs
     /// `x1..x3` are range-checked).
     pub div: Selector,
-    /// Two rounded divisions in one row, each with a one-limb remainder:
-    /// `g0·f0 + g1·f1 + f2 = x0·f3 + x1` and `g3·fw0 + g4·fw1 + fw2 = x3·fw3 + x2` (`x_j` = slot `j`'s `x`;
+    /// Two rounded divisions with the same coefficients in one row, each with a one-limb remainder:
+    /// `g0·f0 + g1·f1 + f2 = x0·f3 + x1` and `g3·f0 + g4·f1 + f2 = x3·f3 + x2` (`x_j` = slot `j`'s `x`;
     /// slots 0 and 3 hold the quotients, slots 1 and 2 the remainders).
     pub div2: Selector,
     /// `r(next) = r + f2(next)`: the remainder's upper bound for a divisor that is not a power of two.
@@ -111,6 +109,8 @@ pub struct Selectors {
     pub verdict_age: Selector,
     /// The claim-kind row.
     pub verdict_kind: Selector,
+    /// `g0 = f0`: a cell pinned to a constant of the key (the zero cell, the one of a power chain).
+    pub constant: Selector,
 }
 
 /// Columns, selectors and challenges of a slice circuit.
@@ -126,12 +126,8 @@ pub struct SliceConfig {
     pub h: [Column<Advice>; H],
     /// General fixed columns.
     pub f: [Column<Fixed>; F],
-    /// Coefficients of the second division in a `div2` row.
-    pub fw: [Column<Fixed>; FW],
     /// Weights of the weight track's `horner_w` rows.
     pub wt: [Column<Fixed>; WEIGHTS],
-    /// The fixed column holding constants for `constrain_constant`.
-    pub constants: Column<Fixed>,
     /// Public inputs.
     pub instance: Column<Instance>,
     /// The lookup argument (table, multiplicities, logUp helpers; see [`logup`]).
@@ -156,10 +152,7 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
     let h = [(); H].map(|_| meta.advice_column_in(SecondPhase));
     let tag = [(); SLOTS].map(|_| meta.fixed_column());
     let f = [(); F].map(|_| meta.fixed_column());
-    let fw = [(); FW].map(|_| meta.fixed_column());
     let wt = [(); WEIGHTS].map(|_| meta.fixed_column());
-    let constants = meta.fixed_column();
-    meta.enable_constant(constants);
     let instance = meta.instance_column();
     meta.enable_equality(instance);
     let copied = COPY_SLOTS.iter().flat_map(|&j| [Some(SLOT_X[j]), SLOT_Y[j]]).flatten().map(|i| lk[i]);
@@ -173,7 +166,7 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
     let s = gates::selectors(meta);
     let poseidon =
         PoseidonChip::configure(meta, [g[0], g[1], g[2]], [g[3], g[4], g[5]], [f[0], f[1], f[2]], [f[3], f[4], f[5]]);
-    let mut config = SliceConfig { lk, tag, g, h, f, fw, wt, constants, instance, logup, z, alpha, s, poseidon };
+    let mut config = SliceConfig { lk, tag, g, h, f, wt, instance, logup, z, alpha, s, poseidon };
     gates::create(meta, &mut config);
     config
 }
