@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 /// Magic bytes of a verifying artifact.
 pub const MAGIC: &[u8; 8] = b"VEILVKA\0";
 /// Current format version. Version 5: the slice constraint system pins constants with a gate (no constants
-/// column), its `div2` lanes share their coefficient columns and its weight selectors share one column.
+/// column), its `div2` lanes share their coefficient columns, each pair of lookup slots shares a tag column
+/// and its weight selectors share one column.
 /// Version 4 first evaluated weights in a track of their own (twelve fixed weight columns beside the other
 /// relations). Version 3 checked lookups with logUp gates and
 /// version 2 with halo2 lookups; their verifying keys describe other circuits and are refused by version.

@@ -95,7 +95,7 @@ pub(crate) fn build(
             .clone();
         claim_rows(&mut t, setup, &logits, witness.and_then(|w| w.claim.as_ref()))?;
     }
-    t.finish();
+    t.finish()?;
     Ok(t)
 }
 

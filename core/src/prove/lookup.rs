@@ -7,7 +7,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::halo2curves::ff::{BatchInvert, Field};
 use std::collections::HashMap;
 use veil_verifier::circuit::tables::fr_i64;
-use veil_verifier::circuit::{lk_index, SLOTS};
+use veil_verifier::circuit::{lk_index, SLOTS, SLOT_TAG};
 
 /// The table's rows as field tuples: the all-zero row, then every family the trace uses.
 pub(crate) fn table(t: &Trace) -> Vec<[Fr; 3]> {
@@ -30,7 +30,7 @@ pub(crate) fn region_rows(t: &Trace, table_len: usize) -> usize {
 fn tuple(t: &Trace, j: usize, row: usize) -> [Fr; 3] {
     let at = |col: &Vec<Fr>| col.get(row).copied().unwrap_or(Fr::zero());
     let operand = |i: usize| if lk_index(i).is_some() { at(&t.lk[i]) } else { Fr::zero() };
-    [at(&t.tag[j]), operand(2 * j), operand(2 * j + 1)]
+    [at(&t.tag[SLOT_TAG[j]]), operand(2 * j), operand(2 * j + 1)]
 }
 
 /// Marks a slot tuple that is no table row (only a tampered trace has one).

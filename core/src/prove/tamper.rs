@@ -110,3 +110,27 @@ fn a_constant_cell_off_its_fixed_value_is_rejected_by_the_constant_gate() {
         assert!(fails.iter().any(|f| is_gate(f, "constant")), "row {row}: the constant gate rejects: {fails:?}");
     }
 }
+
+/// A pair of slots shares one tag column: an idle slot beside a used one gets the family's entry at 0 (a
+/// table row, the zeros the gates that read idle slots expect), and two families in one pair are refused.
+#[test]
+fn an_idle_slot_takes_its_partner_s_family_at_zero_and_a_pair_holds_one_family() {
+    use veil_verifier::circuit::tables::Family;
+    let relu = Family::Relu { bits: 4 };
+    let mut t = Trace::new();
+    let row = t.alloc(1);
+    t.tag(0, row, relu);
+    t.lk[0][row] = Fr::from(3);
+    t.lk[1][row] = Fr::from(3);
+    t.lk[7][row] = Fr::from(5);
+    t.finish().expect("one family per pair");
+    assert_eq!(t.tag[0][row], Fr::from(relu.tag()), "slot 3 is looked up under slot 0's family");
+    assert_eq!((t.lk[6][row], t.lk[7][row]), (Fr::zero(), Fr::zero()), "the idle slot holds (0, ReLU(0))");
+    assert_eq!((t.lk[0][row], t.lk[1][row]), (Fr::from(3), Fr::from(3)), "the used slot is untouched");
+
+    let mut clash = Trace::new();
+    let row = clash.alloc(1);
+    clash.tag(1, row, Family::Range { bits: 12 });
+    clash.tag(2, row, Family::Range { bits: 15 });
+    assert!(clash.finish().is_err(), "two range widths under one tag column");
+}

@@ -3,11 +3,12 @@
 //! once the challenges are known. Keygen and proving replay the same trace, so the layout can never depend
 //! on the witness.
 
+use super::ProveError;
 use halo2_proofs::arithmetic::Field;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::BTreeSet;
 use veil_verifier::circuit::tables::{fr_i64, Family};
-use veil_verifier::circuit::{lk_index, F, G, H, HW, SLOTS, WEIGHTS};
+use veil_verifier::circuit::{lk_index, F, G, H, HW, SLOTS, SLOT_TAG, TAGS, WEIGHTS};
 
 /// A column of the slice circuit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -82,7 +83,13 @@ pub(crate) struct Trace {
     pub lk: Vec<Vec<Fr>>,
     pub g: Vec<Vec<Fr>>,
     pub h: Vec<Vec<Fr>>,
+    /// The tag columns, one per pair of slots ([`SLOT_TAG`]).
     pub tag: Vec<Vec<Fr>>,
+    /// Per row, a bit for each slot the layout gave a family: [`Trace::finish`] fills a tagged slot's idle
+    /// partner with its family's entry at 0 (the pair shares one tag), then frees this.
+    tagged: Vec<u8>,
+    /// The first row where two slots of a pair were given different families (a layout error).
+    tag_clash: Option<usize>,
     pub f: Vec<Vec<Fr>>,
     /// The weight track's fixed weight columns, [`Trace::weight_rows`] long until [`Trace::finish`].
     pub wt: Vec<Vec<Fr>>,
@@ -122,7 +129,7 @@ impl Trace {
             lk: vec![Vec::new(); 2 * SLOTS],
             g: vec![Vec::new(); G],
             h: vec![Vec::new(); H],
-            tag: vec![Vec::new(); SLOTS],
+            tag: vec![Vec::new(); TAGS],
             f: vec![Vec::new(); F],
             wt: vec![Vec::new(); WEIGHTS],
             ..Default::default()
@@ -150,14 +157,45 @@ impl Trace {
         start
     }
 
-    /// Ends the layout: the trace's rows become the longer of the two tracks.
-    pub fn finish(&mut self) {
+    /// Ends the layout: the trace's rows become the longer of the two tracks, and a slot its row leaves idle
+    /// while its partner looks up a family (the pair shares one tag) gets that family's entry at `x = 0`:
+    /// `(0, 0)` for every family but `Exp`, so gates that read idle slots see the zeros they always did. No
+    /// gate's soundness rests on an idle slot: `docs/soundness.md` §2.1.
+    pub fn finish(&mut self) -> Result<(), ProveError> {
+        if let Some(row) = self.tag_clash {
+            return Err(ProveError::Unsupported(format!("row {row}: two lookup families under one tag column")));
+        }
         if self.weight_rows > self.rows {
             self.alloc(self.weight_rows - self.rows);
         }
         for col in &mut self.wt {
             col.resize(self.rows, Fr::zero());
         }
+        // `(tag, F(0))` of every family the trace looks up.
+        let at_zero: Vec<(Fr, Fr)> = self
+            .families
+            .iter()
+            .filter_map(|f| f.rows(&self.exp_tables).into_iter().find(|&(x, _)| x == 0).map(|(_, y)| (f, y)))
+            .map(|(f, y)| (Fr::from(f.tag()), fr_i64(y)))
+            .collect();
+        for (row, &bits) in std::mem::take(&mut self.tagged).iter().enumerate() {
+            for (a, b) in [(0, 3), (1, 2)] {
+                let idle = match (bits >> a & 1, bits >> b & 1) {
+                    (1, 0) => b,
+                    (0, 1) => a,
+                    _ => continue,
+                };
+                let tag = self.tag[SLOT_TAG[idle]][row];
+                let y = at_zero.iter().find(|(t, _)| *t == tag).map(|&(_, y)| y).ok_or_else(|| {
+                    ProveError::Unsupported(format!("row {row}: a lookup family without an entry at 0"))
+                })?;
+                self.lk[2 * idle][row] = Fr::zero();
+                if lk_index(2 * idle + 1).is_some() {
+                    self.lk[2 * idle + 1][row] = y;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Sets a phase-1 cell.
@@ -206,10 +244,18 @@ impl Trace {
         self.copy(dst, src);
     }
 
-    /// Sets a lookup slot's tag at `row`.
+    /// Sets a lookup slot's tag at `row`; the slots of a pair must look up one family.
     pub fn tag(&mut self, slot: usize, row: usize, family: Family) {
         self.families.insert(family);
-        self.tag[slot][row] = Fr::from(family.tag());
+        let (cell, value) = (&mut self.tag[SLOT_TAG[slot]][row], Fr::from(family.tag()));
+        if !bool::from(cell.is_zero()) && *cell != value {
+            self.tag_clash.get_or_insert(row);
+        }
+        *cell = value;
+        if self.tagged.len() <= row {
+            self.tagged.resize(row + 1, 0);
+        }
+        self.tagged[row] |= 1 << slot;
     }
 
     /// A cell pinned to zero by the `constant` gate (allocated once).

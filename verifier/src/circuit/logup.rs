@@ -25,7 +25,7 @@
 //! Against halo2's lookups (three committed polynomials per lookup, plus sorting), four slots cost three
 //! polynomials: `m`, `u` and `S`.
 
-use super::{SLOTS, SLOT_X, SLOT_Y};
+use super::{SLOT_TAG, SLOT_X, SLOT_Y, TAGS};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Challenge, Column, ConstraintSystem, Expression, Fixed, Selector, VirtualCells};
 use halo2_proofs::poly::Rotation;
@@ -58,7 +58,7 @@ pub struct LogupConfig {
 /// Creates the lookup argument's columns and gates over the slots' `tag` and `lk` columns.
 pub fn configure(
     meta: &mut ConstraintSystem<Fr>,
-    tag: [Column<Fixed>; SLOTS],
+    tag: [Column<Fixed>; TAGS],
     lk: [Column<Advice>; super::LK],
     mult: Column<Advice>,
     phase2: [Column<Advice>; 2],
@@ -69,7 +69,7 @@ pub fn configure(
     let c = LogupConfig { table, mult, helper: phase2[0], sum: phase2[1], row, first, next, last, theta, beta };
     let slot = |m: &mut VirtualCells<'_, Fr>, j: usize| -> Expression<Fr> {
         let (th, b, cur) = (m.query_challenge(theta), m.query_challenge(beta), Rotation::cur());
-        let mut e = m.query_fixed(tag[j], cur) + th.clone() * m.query_advice(lk[SLOT_X[j]], cur);
+        let mut e = m.query_fixed(tag[SLOT_TAG[j]], cur) + th.clone() * m.query_advice(lk[SLOT_X[j]], cur);
         if let Some(y) = SLOT_Y[j] {
             e = e + th.clone() * th * m.query_advice(lk[y], cur);
         }

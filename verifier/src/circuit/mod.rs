@@ -1,14 +1,14 @@
 //! The slice circuit's constraint system: columns, custom gates and the lookup table.
 //!
 //! Every slice of every model uses this same constraint system; a slice differs only in its size `k`, its fixed
-//! columns (weights, constants, selectors, table) and its witness. That is why a verifier can rebuild any
+//! columns (weights, constants, tags, selectors, table) and its witness. That is why a verifier can rebuild any
 //! slice's verifying key from bytes without knowing the model: `configure` takes no parameters.
 //! The prover's row layout lives in `veil-core`; `docs/soundness.md` argues why each gate is sound.
 //!
-//! Columns: 6 phase-1 lookup operands `lk` in 4 slots: `(tag[j], x, y)` for slots 0 and 3, `(tag[j], x)` for
-//! slots 1 and 2 (range limbs; see [`SLOT_X`], [`SLOT_Y`]); 6 phase-1 advice `g`;
-//! 6 phase-2 advice `h` (they hold values that depend on the challenges `z` and `α`, drawn after phase 1);
-//! 6 fixed `f`; one instance column. Every slot's tuple is checked against a `(tag, x, y)` table by the logUp
+//! Columns: 6 phase-1 lookup operands `lk` in 4 slots: `(tag, x, y)` for slots 0 and 3, `(tag, x)` for
+//! slots 1 and 2 (range limbs; see [`SLOT_X`], [`SLOT_Y`]), each pair of slots under one fixed tag column
+//! ([`SLOT_TAG`]); 6 phase-1 advice `g`; 7 phase-2 advice `h` (they hold values that depend on the challenges
+//! `z` and `α`, drawn after phase 1); 6 fixed `f`, 12 fixed weights `wt`; one instance column. Every slot's tuple is checked against a `(tag, x, y)` table by the logUp
 //! argument of [`logup`] (one phase-1 multiplicity column, two phase-2 columns). Gates have degree at most 5.
 
 mod gates;
@@ -34,6 +34,11 @@ pub const SLOT_X: [usize; SLOTS] = [0, 2, 3, 4];
 pub const SLOT_Y: [Option<usize>; SLOTS] = [Some(1), None, None, Some(5)];
 /// Slots whose operands take part in copy constraints (the others hold range limbs only).
 pub const COPY_SLOTS: [usize; 2] = [0, 3];
+/// Fixed tag columns: slots 0 and 3 share one (the two lanes of a row look up one family), slots 1 and 2
+/// the other (range limbs of one width).
+pub const TAGS: usize = 2;
+/// The tag column of slot `j`.
+pub const SLOT_TAG: [usize; SLOTS] = [0, 1, 1, 0];
 
 /// The `lk` column of logical operand `i` (`2j` = slot `j`'s `x`, `2j + 1` its `y`), if the slot has it.
 pub fn lk_index(i: usize) -> Option<usize> {
@@ -118,8 +123,8 @@ pub struct Selectors {
 pub struct SliceConfig {
     /// Lookup operands (phase 1).
     pub lk: [Column<Advice>; LK],
-    /// Lookup family tags.
-    pub tag: [Column<Fixed>; SLOTS],
+    /// Lookup family tags, one per pair of slots ([`SLOT_TAG`]).
+    pub tag: [Column<Fixed>; TAGS],
     /// General phase-1 advice.
     pub g: [Column<Advice>; G],
     /// Phase-2 advice.
@@ -150,7 +155,7 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
     let z = meta.challenge_usable_after(FirstPhase);
     let alpha = meta.challenge_usable_after(FirstPhase);
     let h = [(); H].map(|_| meta.advice_column_in(SecondPhase));
-    let tag = [(); SLOTS].map(|_| meta.fixed_column());
+    let tag = [(); TAGS].map(|_| meta.fixed_column());
     let f = [(); F].map(|_| meta.fixed_column());
     let wt = [(); WEIGHTS].map(|_| meta.fixed_column());
     let instance = meta.instance_column();
