@@ -74,3 +74,19 @@ fn a_weight_chain_value_off_the_gate_is_rejected_by_horner_w() {
     assert!(!fails.is_empty(), "accepted");
     assert!(fails.iter().any(|f| is_gate(f, "horner_w")), "horner_w rejects it: {fails:?}");
 }
+
+/// The key's column budget: 20 fixed columns (2 tags, 6 coefficients, 12 weights), the table's 3 and at most
+/// 12 compressed selector columns (gender-v1 and age-v1 get 12 with the weight selectors allocated first);
+/// 18 equality columns (no constants column). Each fixed column costs about 17 MB at the peak of a `k = 18`
+/// proof, each equality column about 25 MB (`docs/performance.md`), so a change that adds one shows here.
+#[test]
+fn a_slice_key_has_at_most_35_fixed_and_18_equality_columns() {
+    let (_, _, honest) = conv_relu_slice();
+    // The column layout does not depend on the commitment scheme; a seeded KZG setup is quick to make.
+    let params = veil_verifier::backend::Params::insecure_kzg_for_tests(honest.k(), 1);
+    let vk = super::backend::verifying_key(&params, &honest.without_witness()).expect("vk");
+    let cs = vk.cs();
+    assert!(cs.num_fixed_columns() <= 35, "{} fixed columns", cs.num_fixed_columns());
+    assert_eq!(cs.permutation().get_columns().len(), 18, "equality columns");
+    assert_eq!(cs.num_advice_columns(), 22, "advice columns");
+}
