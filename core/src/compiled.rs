@@ -27,9 +27,9 @@ use veil_verifier::Digest;
 
 /// Magic bytes of a compiled model file.
 pub const MAGIC: &[u8; 8] = b"VEILCMP\0";
-/// Its format version (5: keys for the constraint system of artifact version 5; see
-/// `veil_verifier::artifact::VERSION`).
-pub const VERSION: u16 = 5;
+/// Its format version (6: each slice names its weight columns, keys for the constraint system of artifact
+/// version 6; see `veil_verifier::artifact::VERSION`).
+pub const VERSION: u16 = 6;
 
 /// A compiled model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -125,19 +125,28 @@ impl Compiled {
             _ => None,
         };
         let claims = ClaimModel::new(&graph, ages.as_deref())?;
-        let slices: Vec<SliceSpec> = claims.slice_specs(plan);
+        let mut slices: Vec<SliceSpec> = claims.slice_specs(plan);
         let mut keys = Vec::with_capacity(slices.len());
-        for (i, s) in slices.iter().enumerate() {
-            progress("keys", i, slices.len());
-            let last = i + 1 == slices.len();
-            let circuit = slice_circuit(&graph, s, last.then_some(&claims), None)?;
+        let count = slices.len();
+        for (i, s) in slices.iter_mut().enumerate() {
+            progress("keys", i, count);
+            let last = i + 1 == count;
+            let mut circuit = slice_circuit(&graph, s, last.then_some(&claims), None)?;
             let k = circuit.k();
+            // Each slice keeps only the weight columns it needs at its size.
+            let weights = circuit.fewest_weight_columns();
+            if weights != s.weights {
+                s.weights = weights;
+                circuit = slice_circuit(&graph, s, last.then_some(&claims), None)?;
+            }
+            debug_assert_eq!(circuit.k(), k, "fewer weight columns must keep the slice's size");
             params.ensure(&[k]).map_err(|_| ProveError::TooLarge { k })?;
             let p = params.get(k).map_err(|_| ProveError::TooLarge { k })?;
             let vk = vk_bytes(&verifying_key(p, &circuit)?);
             keys.push(SliceKey {
                 index: i as u32,
                 k,
+                weights: weights as u32,
                 vk_digest: Digest::of(&vk),
                 params_digest: Digest::of(&p.to_bytes()),
                 vk,
@@ -145,7 +154,7 @@ impl Compiled {
                 outputs: s.outputs.iter().map(|v| v.0 as u32).collect(),
             });
         }
-        progress("keys", slices.len(), slices.len());
+        progress("keys", count, count);
         let shape = graph.value(claims.logits()).shape.clone();
         let verifier = VerifyingArtifact {
             name: name.to_string(),

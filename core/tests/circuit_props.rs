@@ -41,7 +41,12 @@ fn graph(inputs: &[(Vec<usize>, i32)], op: QOp, out_shape: Vec<usize>, out_frac:
 /// Lays the whole graph out as one slice and checks it under `MockProver`, then with a wrong output commitment.
 fn check(graph: &QuantizedGraph, inputs: Vec<Tensor<i64>>) -> Result<(), TestCaseError> {
     let values = graph.run_all(&inputs).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let spec = SliceSpec { nodes: 0..graph.nodes.len(), inputs: graph.inputs.clone(), outputs: graph.outputs.clone() };
+    let spec = SliceSpec {
+        nodes: 0..graph.nodes.len(),
+        inputs: graph.inputs.clone(),
+        outputs: graph.outputs.clone(),
+        weights: 12,
+    };
     let blinds: HashMap<ValueId, Fr> =
         graph.inputs.iter().chain(&graph.outputs).enumerate().map(|(i, &id)| (id, Fr::from(11 + i as u64))).collect();
     let witness = SliceInputs { values: &values, blinds: &blinds, binding: Fr::from(5), claim: ClaimRequest::Output };

@@ -11,6 +11,7 @@ use veil_core::slice::{slice, CostModel, SlicePolicy};
 use veil_core::tensor::Tensor;
 use veil_verifier::backend::{ParamSet, Params};
 use veil_verifier::bundle::{Claim, ProofBundle};
+use veil_verifier::circuit::{SliceParams, MAX_WEIGHTS};
 use veil_verifier::verdict::{Coverage, Rejection};
 use veil_verifier::verify::{Expected, Verifier};
 use veil_verifier::Digest;
@@ -178,6 +179,44 @@ fn wrong_nonce_audience_claim_model_and_truncation() -> Result<()> {
     Ok(())
 }
 
+/// Another number of weight columns in range than `weights`.
+fn artifact_width(weights: u32) -> u32 {
+    weights % MAX_WEIGHTS as u32 + 1
+}
+
+/// A slice's weight columns are part of its constraint system: an artifact naming a number out of range is refused
+/// when the verifier is built, and one naming another number in range is another model (its digest differs) that
+/// accepts none of this model's proofs, renamed or not.
+#[test]
+fn an_artifact_with_other_weight_columns_is_refused_or_verifies_nothing() -> Result<()> {
+    let f = fixture();
+    let widths: Vec<u32> = f.compiled.verifier.slices.iter().map(|s| s.weights).collect();
+    assert!(widths.iter().all(|&w| (1..=MAX_WEIGHTS as u32).contains(&w)), "{widths:?}");
+    assert!(widths.iter().any(|&w| w < MAX_WEIGHTS as u32), "the tiny model's slices need few weight columns");
+    for bad in [0, MAX_WEIGHTS as u32 + 1, u32::MAX] {
+        let mut artifact = f.compiled.verifier.clone();
+        artifact.slices[1].weights = bad;
+        let refused = Verifier::new(artifact, f.params.clone()).err();
+        assert_eq!(refused, Some(Rejection::WrongKey { slice: 1 }), "{bad} weight columns");
+    }
+    let bundle = argmax_bundle();
+    for (slice, &weights) in widths.iter().enumerate() {
+        let mut artifact = f.compiled.verifier.clone();
+        artifact.slices[slice].weights = artifact_width(weights);
+        let Ok(other) = Verifier::new(artifact, f.params.clone()) else { continue };
+        assert_ne!(other.model(), verifier()?.model(), "the weight columns are part of the model digest");
+        assert_eq!(
+            other.verify(&bundle.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code(),
+            "wrong_model"
+        );
+        // Renaming the model changes the statement every proof is bound to.
+        let renamed = ProofBundle { model: other.model(), ..bundle.clone() };
+        let code = other.verify(&renamed.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
+        assert_eq!(code, "invalid_proof", "slice {slice} read with {} weight columns", artifact_width(weights));
+    }
+    Ok(())
+}
+
 /// A fresh, empty key cache directory, removed when dropped.
 struct TempKeys(KeyCache);
 
@@ -197,6 +236,13 @@ impl Drop for TempKeys {
 
 fn vk_digest(slice: usize) -> Digest {
     fixture().compiled.verifier.slices[slice].vk_digest
+}
+
+/// Whether `keys` gives back an intact proving key for `slice`.
+fn loads(keys: &KeyCache, slice: usize) -> bool {
+    let weights = fixture().compiled.verifier.slices[slice].weights as usize;
+    let params = SliceParams::new(weights).expect("an artifact's weight columns are in range");
+    keys.load(&vk_digest(slice), params).is_some()
 }
 
 #[test]
@@ -227,26 +273,26 @@ fn a_damaged_or_misfiled_cached_key_is_never_used_and_is_replaced() -> Result<()
     assert_eq!(f.compiled.prepare_keys(&f.params, &keys.0, None)?, [KeySource::Derived, KeySource::Derived]);
     let (path0, path1) = (keys.0.path(&vk_digest(0)), keys.0.path(&vk_digest(1)));
     let intact = std::fs::read(&path0)?;
-    assert!(keys.0.load(&vk_digest(0)).is_some());
+    assert!(loads(&keys.0, 0));
 
     // One flipped payload byte: the hash no longer matches.
     let mut flipped = intact.clone();
     flipped[veil_core::prove::KEY_HEADER_LEN + 1000] ^= 1;
     std::fs::write(&path0, &flipped)?;
-    assert!(keys.0.load(&vk_digest(0)).is_none());
+    assert!(!loads(&keys.0, 0));
     // Cut short, or empty.
     std::fs::write(&path0, &intact[..intact.len() / 2])?;
-    assert!(keys.0.load(&vk_digest(0)).is_none());
+    assert!(!loads(&keys.0, 0));
     std::fs::write(&path0, b"")?;
-    assert!(keys.0.load(&vk_digest(0)).is_none());
+    assert!(!loads(&keys.0, 0));
     // Slice 0's intact key filed under slice 1's verifying key.
     std::fs::write(&path1, &intact)?;
-    assert!(keys.0.load(&vk_digest(1)).is_none());
+    assert!(!loads(&keys.0, 1));
 
     // Both are derived again and stored intact; proofs from them verify.
     assert_eq!(f.compiled.prepare_keys(&f.params, &keys.0, None)?, [KeySource::Derived, KeySource::Derived]);
     assert_eq!(std::fs::read(&path0)?, intact, "a key file's bytes depend on the key alone");
-    assert!(keys.0.load(&vk_digest(1)).is_some());
+    assert!(loads(&keys.0, 1));
     let options = ProveOptions { key_cache: Some(keys.0.clone()), ..ProveOptions::default() };
     let bundle = prove(ClaimRequest::Argmax, &options)?;
     verifier()?.verify(&bundle.to_bytes(), NONCE, AUDIENCE, Expected::Argmax)?;

@@ -12,13 +12,14 @@ use serde::{Deserialize, Serialize};
 
 /// Magic bytes of a verifying artifact.
 pub const MAGIC: &[u8; 8] = b"VEILVKA\0";
-/// Current format version. Version 5: the slice constraint system pins constants with a gate (no constants
+/// Current format version. Version 6: each slice names its number of weight columns ([`SliceKey::weights`]);
+/// its constraint system depends on it. Version 5: the slice constraint system pins constants with a gate (no constants
 /// column), its `div2` lanes share their coefficient columns, each pair of lookup slots shares a tag column
 /// and its weight selectors share one column.
 /// Version 4 first evaluated weights in a track of their own (twelve fixed weight columns beside the other
 /// relations). Version 3 checked lookups with logUp gates and
 /// version 2 with halo2 lookups; their verifying keys describe other circuits and are refused by version.
-pub const VERSION: u16 = 5;
+pub const VERSION: u16 = 6;
 /// Largest artifact accepted (verifying keys of a few dozen slices fit easily).
 pub const MAX_ARTIFACT_BYTES: usize = 64 << 20;
 /// The largest slice size exponent a verifier accepts.
@@ -31,6 +32,9 @@ pub struct SliceKey {
     pub index: u32,
     /// Circuit size exponent.
     pub k: u32,
+    /// Weight columns of the slice's constraint system (`1..=MAX_WEIGHTS`, see
+    /// [`SliceParams`](crate::circuit::SliceParams)): with the key's bytes they rebuild its constraint system.
+    pub weights: u32,
     /// The halo2 verifying key (raw bytes).
     pub vk: Vec<u8>,
     /// SHA-256 of `vk`.

@@ -2,7 +2,7 @@
 //! verification), both over BN254. Everything above this module is scheme-agnostic: circuits only see the
 //! field, bundles only see bytes.
 
-use crate::circuit::SliceShape;
+use crate::circuit::{SliceParams, SliceShape};
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
 use halo2_proofs::plonk::{verify_proof, VerifyingKey};
 use halo2_proofs::poly::commitment::{Params as _, ParamsProver};
@@ -120,8 +120,8 @@ impl Params {
     }
 }
 
-/// Reads a slice verifying key.
-pub fn read_vk(bytes: &[u8]) -> Result<VerifyingKey<G1Affine>, BackendError> {
+/// Reads a slice verifying key; `params` rebuild its constraint system (they travel beside the key).
+pub fn read_vk(bytes: &[u8], params: SliceParams) -> Result<VerifyingKey<G1Affine>, BackendError> {
     // halo2 sizes its selector bitmaps by the key's `k` before reading them: refuse an absurd `k` first.
     let k = bytes.get(1..5).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_le_bytes);
     let reason = match k {
@@ -134,7 +134,7 @@ pub fn read_vk(bytes: &[u8]) -> Result<VerifyingKey<G1Affine>, BackendError> {
     }
     let mut r = bytes;
     let read = std::panic::catch_unwind(move || {
-        VerifyingKey::<G1Affine>::read::<_, SliceShape>(&mut r, SerdeFormat::RawBytes, ())
+        VerifyingKey::<G1Affine>::read::<_, SliceShape>(&mut r, SerdeFormat::RawBytes, params)
     });
     match read {
         Ok(Ok(vk)) => Ok(vk),
@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn read_vk_refuses_truncated_keys_and_oversized_k_before_allocating() {
-        let reason = |bytes: &[u8]| match read_vk(bytes) {
+        let reason = |bytes: &[u8]| match read_vk(bytes, SliceParams::default()) {
             Err(BackendError::Read { what, reason }) => {
                 assert_eq!(what, "verifying key");
                 reason

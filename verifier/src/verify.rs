@@ -3,6 +3,7 @@
 use crate::artifact::VerifyingArtifact;
 use crate::backend::{read_vk, verify_all, ParamSet, ProofCheck};
 use crate::bundle::{check_chain, fr_from_bytes, Claim, ProofBundle};
+use crate::circuit::SliceParams;
 use crate::verdict::{Rejection, Verdict};
 use halo2_proofs::halo2curves::bn256::Fr;
 
@@ -52,8 +53,14 @@ impl Verifier {
                 return Err(Rejection::WrongParams);
             }
         }
-        let vks =
-            artifact.slices.iter().map(|s| read_vk(&s.vk).map_err(|_| wrong(s.index))).collect::<Result<_, _>>()?;
+        let vks = artifact
+            .slices
+            .iter()
+            .map(|s| {
+                let params = SliceParams::new(s.weights as usize).ok_or(wrong(s.index))?;
+                read_vk(&s.vk, params).map_err(|_| wrong(s.index))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Verifier { digest: artifact.digest(), artifact, params, vks })
     }
 

@@ -6,6 +6,7 @@ use crate::prove::{proving_key, slice_circuit, ClaimModel, KeyCache, ProveError}
 use halo2_proofs::halo2curves::bn256::G1Affine;
 use halo2_proofs::plonk::ProvingKey;
 use veil_verifier::backend::{read_vk, Params};
+use veil_verifier::circuit::SliceParams;
 
 /// Where a slice's proving key came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,10 +28,12 @@ impl Compiled {
         cache: Option<&KeyCache>,
     ) -> Result<(ProvingKey<G1Affine>, KeySource), ProveError> {
         let key = self.verifier.slices.get(i).ok_or_else(|| ProveError::Unsupported(format!("no slice {i}")))?;
-        if let Some(pk) = cache.and_then(|c| c.load(&key.vk_digest)) {
+        let shape_params = SliceParams::new(key.weights as usize)
+            .ok_or_else(|| ProveError::Unsupported(format!("slice {i}: {} weight columns", key.weights)))?;
+        if let Some(pk) = cache.and_then(|c| c.load(&key.vk_digest, shape_params)) {
             return Ok((pk, KeySource::Cached));
         }
-        let vk = read_vk(&key.vk).map_err(|e| ProveError::Unsupported(e.to_string()))?;
+        let vk = read_vk(&key.vk, shape_params).map_err(|e| ProveError::Unsupported(e.to_string()))?;
         // The key comes from the slice's shape alone (the layout never depends on the witness), and that shape
         // is dropped before the witness is laid out: key generation's peak then holds no trace.
         let last = i + 1 == self.slices.len();

@@ -9,7 +9,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Any, Circuit, Column, ConstraintSystem, Error, Selector};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
-use veil_verifier::circuit::{configure, lk_index, SliceConfig};
+use veil_verifier::circuit::{configure, lk_index, SliceConfig, SliceParams};
 use veil_verifier::poseidon::PoseidonChip;
 
 /// One slice's circuit: its trace (with or without witness values).
@@ -22,14 +22,22 @@ pub struct SliceCircuit {
 impl Circuit<Fr> for SliceCircuit {
     type Config = SliceConfig;
     type FloorPlanner = SimpleFloorPlanner;
-    type Params = ();
+    type Params = SliceParams;
 
     fn without_witnesses(&self) -> Self {
         SliceCircuit { trace: Arc::clone(&self.trace), with_witness: false }
     }
 
+    fn params(&self) -> SliceParams {
+        self.trace.params
+    }
+
+    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> SliceConfig {
+        configure(meta, params)
+    }
+
     fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
-        configure(meta)
+        configure(meta, SliceParams::default())
     }
 
     fn synthesize(&self, config: SliceConfig, layouter: impl Layouter<Fr>) -> Result<(), Error> {
@@ -44,30 +52,43 @@ impl Circuit<Fr> for SliceCircuit {
 /// trace (hundreds of MB for a large slice) is dropped when synthesis returns, before quotient evaluation.
 /// halo2-axiom synthesizes a circuit that advances its own phases exactly once per proof; a second
 /// synthesis fails with [`Error::Synthesis`].
-pub(crate) struct ReleasingCircuit(Mutex<Option<SliceCircuit>>);
+pub(crate) struct ReleasingCircuit {
+    circuit: Mutex<Option<SliceCircuit>>,
+    /// The circuit's parameters, which halo2 asks for whether or not the trace is still here.
+    params: SliceParams,
+}
 
 impl ReleasingCircuit {
     pub(crate) fn new(circuit: SliceCircuit) -> Self {
-        ReleasingCircuit(Mutex::new(Some(circuit)))
+        let params = circuit.trace.params;
+        ReleasingCircuit { circuit: Mutex::new(Some(circuit)), params }
     }
 }
 
 impl Circuit<Fr> for ReleasingCircuit {
     type Config = SliceConfig;
     type FloorPlanner = SimpleFloorPlanner;
-    type Params = ();
+    type Params = SliceParams;
 
     fn without_witnesses(&self) -> Self {
-        let shape = self.0.lock().ok().and_then(|c| c.as_ref().map(SliceCircuit::without_witness));
-        ReleasingCircuit(Mutex::new(shape))
+        let shape = self.circuit.lock().ok().and_then(|c| c.as_ref().map(SliceCircuit::without_witness));
+        ReleasingCircuit { circuit: Mutex::new(shape), params: self.params }
+    }
+
+    fn params(&self) -> SliceParams {
+        self.params
+    }
+
+    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> SliceConfig {
+        configure(meta, params)
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
-        configure(meta)
+        configure(meta, SliceParams::default())
     }
 
     fn synthesize(&self, config: SliceConfig, layouter: impl Layouter<Fr>) -> Result<(), Error> {
-        let circuit = self.0.lock().map_err(|_| Error::Synthesis)?.take().ok_or(Error::Synthesis)?;
+        let circuit = self.circuit.lock().map_err(|_| Error::Synthesis)?.take().ok_or(Error::Synthesis)?;
         match Arc::try_unwrap(circuit.trace) {
             Ok(trace) if circuit.with_witness => {
                 replay(Source::Owned(Box::new(trace)), circuit.with_witness, &config, layouter)

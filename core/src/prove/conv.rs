@@ -19,7 +19,7 @@ use super::trace::{g, h, CellRef, Phase2, Sel, Trace};
 use super::ProveError;
 use crate::quant::Requant;
 use veil_verifier::circuit::tables::fr_i64;
-use veil_verifier::circuit::{G, H, HW, WEIGHTS};
+use veil_verifier::circuit::{G, H, HW};
 
 /// Geometry of a convolution with batch 1 and one group.
 pub(crate) struct ConvGeom {
@@ -220,12 +220,14 @@ fn horner_z(
     out
 }
 
-/// Horner chains in `α` over fixed values on the weight track, [`WEIGHTS`] values a row, one chain after
+/// Horner chains in `α` over fixed values on the weight track, one value per weight column a row, one chain after
 /// another; `value(chain, r)` is the `r`-th value. Returns each chain's final cell.
 fn horner_w(t: &mut Trace, chains: usize, len: usize, value: impl Fn(usize, usize) -> i64) -> Vec<CellRef> {
     // A length that is no multiple of the row width gets leading zeros.
-    let rows = len.div_ceil(WEIGHTS);
-    let pad = WEIGHTS * rows - len;
+    let width = t.params.weights();
+    let rows = len.div_ceil(width);
+    let pad = width * rows - len;
+    t.weight_chains.push((chains, len));
     let start = t.alloc_weights(chains * rows);
     let mut out = Vec::with_capacity(chains);
     for chain in 0..chains {
@@ -234,8 +236,8 @@ fn horner_w(t: &mut Trace, chains: usize, len: usize, value: impl Fn(usize, usiz
         for r in first + 1..first + rows {
             t.enable(Sel::HornerW, r);
         }
-        for p in pad..WEIGHTS * rows {
-            t.wt[p % WEIGHTS][first + p / WEIGHTS] = fr_i64(value(chain, p - pad));
+        for p in pad..width * rows {
+            t.wt[p % width][first + p / width] = fr_i64(value(chain, p - pad));
         }
         out.push(h(HW, first + rows - 1));
     }

@@ -17,8 +17,15 @@ fn copy_source(t: &Trace, dst: CellRef) -> Option<CellRef> {
 }
 
 /// The honest circuit of the `pytorch_style` test model's first convolution and its (fused) ReLU, with the
-/// reference's values.
+/// reference's values, at the most weight columns.
 pub(super) fn conv_relu_slice() -> (crate::quant::QuantizedGraph, Vec<Option<Tensor<i64>>>, super::SliceCircuit) {
+    conv_relu_slice_with(veil_verifier::circuit::MAX_WEIGHTS)
+}
+
+/// [`conv_relu_slice`] with `weights` weight columns.
+pub(super) fn conv_relu_slice_with(
+    weights: usize,
+) -> (crate::quant::QuantizedGraph, Vec<Option<Tensor<i64>>>, super::SliceCircuit) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/ops/pytorch_style");
     let graph = crate::onnx::load_onnx_file(&dir.join("model.onnx"), &Default::default()).expect("model");
     let io: serde_json::Value =
@@ -30,7 +37,7 @@ pub(super) fn conv_relu_slice() -> (crate::quant::QuantizedGraph, Vec<Option<Ten
     let q = quantize(&graph, &calibration, &QuantConfig::default()).expect("quantize");
     let values = q.run_all(&[q.quantize_input(0, &input).expect("input")]).expect("run");
     // Slice: the convolution and its ReLU.
-    let spec = SliceSpec { nodes: 0..2, inputs: vec![q.inputs[0]], outputs: vec![q.nodes[1].output] };
+    let spec = SliceSpec { nodes: 0..2, inputs: vec![q.inputs[0]], outputs: vec![q.nodes[1].output], weights };
     let blinds: HashMap<_, _> = [(q.inputs[0], Fr::from(5)), (q.nodes[1].output, Fr::from(6))].into();
     let inputs = super::SliceInputs {
         values: &values,

@@ -20,7 +20,7 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use veil_verifier::backend::vk_bytes;
-use veil_verifier::circuit::SliceShape;
+use veil_verifier::circuit::{SliceParams, SliceShape};
 use veil_verifier::Digest;
 
 const MAGIC: &[u8; 8] = b"VEILPK\0\0";
@@ -54,8 +54,9 @@ impl KeyCache {
         self.dir.join(format!("pk-{vk}.veilpk"))
     }
 
-    /// The key filed under `vk`, or `None` when there is none or the file is not a whole, intact key for it.
-    pub fn load(&self, vk: &Digest) -> Option<ProvingKey<G1Affine>> {
+    /// The key filed under `vk` (for the constraint system of `params`), or `None` when there is none or the
+    /// file is not a whole, intact key for it.
+    pub fn load(&self, vk: &Digest, params: SliceParams) -> Option<ProvingKey<G1Affine>> {
         let mut file = File::open(self.path(vk)).ok()?;
         let mut header = [0u8; HEADER_LEN];
         file.read_exact(&mut header).ok()?;
@@ -71,7 +72,7 @@ impl KeyCache {
         file.seek(SeekFrom::Start(HEADER_LEN as u64)).ok()?;
         let mut reader = BufReader::with_capacity(BUFFER, file);
         let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            ProvingKey::<G1Affine>::read::<_, SliceShape>(&mut reader, SerdeFormat::RawBytesUnchecked, ())
+            ProvingKey::<G1Affine>::read::<_, SliceShape>(&mut reader, SerdeFormat::RawBytesUnchecked, params)
         }));
         let pk = read.ok()?.ok()?;
         (Digest::of(&vk_bytes(pk.get_vk())) == *vk).then_some(pk)

@@ -14,6 +14,7 @@ use crate::quant::{QNode, QOp, QuantizedGraph};
 use crate::tensor::Tensor;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::{HashMap, HashSet};
+use veil_verifier::circuit::{SliceParams, MAX_WEIGHTS};
 
 /// What a slice's trace is built from: the witness is absent when building keys.
 pub(crate) struct SliceWitness<'a> {
@@ -34,7 +35,9 @@ pub(crate) fn build(
     claim: Option<&ClaimSetup>,
     witness: Option<&SliceWitness<'_>>,
 ) -> Result<Trace, ProveError> {
-    let mut t = Trace::new();
+    let params = SliceParams::new(slice.weights)
+        .ok_or_else(|| ProveError::Unsupported(format!("{} weight columns (1 to {MAX_WEIGHTS})", slice.weights)))?;
+    let mut t = Trace::new(params);
     // The binding: a public input every proof must carry, copied into a cell so the permutation argument ties it.
     let row = t.alloc(1);
     t.set(g(0, row), witness.map_or(Fr::zero(), |w| w.binding));
@@ -101,7 +104,7 @@ pub(crate) fn build(
 
 /// Rows one node's relations take on their own (inputs already laid out elsewhere): the slicer's cost.
 pub(crate) fn node_rows(graph: &QuantizedGraph, node: &QNode) -> Result<super::NodeRows, ProveError> {
-    let mut t = Trace::new();
+    let mut t = Trace::new(SliceParams::default());
     let row = t.alloc(1);
     let mut cells = HashMap::new();
     for &id in &node.inputs {

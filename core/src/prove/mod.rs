@@ -39,6 +39,7 @@ use crate::tensor::Tensor;
 use claim_rows::{ClaimSetup, ClaimWitness};
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::HashMap;
+use veil_verifier::circuit::{SliceParams, MAX_WEIGHTS};
 
 /// Why a slice could not be laid out or proved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -196,11 +197,15 @@ pub struct SliceSpec {
     pub inputs: Vec<ValueId>,
     /// Boundary tensors written (committed outputs), in commitment order.
     pub outputs: Vec<ValueId>,
+    /// Weight columns of the slice's constraint system, `1..=MAX_WEIGHTS` (see
+    /// [`SliceParams`](veil_verifier::circuit::SliceParams)). A plan's slice starts with the most;
+    /// [`SliceCircuit::fewest_weight_columns`] gives the fewest that keep its `k`.
+    pub weights: usize,
 }
 
 impl From<&Slice> for SliceSpec {
     fn from(s: &Slice) -> Self {
-        SliceSpec { nodes: s.nodes.clone(), inputs: s.inputs.clone(), outputs: s.outputs.clone() }
+        SliceSpec { nodes: s.nodes.clone(), inputs: s.inputs.clone(), outputs: s.outputs.clone(), weights: MAX_WEIGHTS }
     }
 }
 
@@ -240,7 +245,8 @@ pub fn slice_circuit(
 pub struct NodeRows {
     /// Rows of every relation but the weight evaluations.
     pub main: usize,
-    /// Rows on the weight track, which runs beside the main rows (twelve weights a row).
+    /// Rows on the weight track, which runs beside the main rows, at the most weight columns (twelve weights a
+    /// row; a compiled slice may then take fewer columns and more rows, see [`SliceCircuit::fewest_weight_columns`]).
     pub weights: usize,
 }
 
@@ -267,6 +273,11 @@ pub fn commitment_rows(elements: usize, bits: u32) -> usize {
 /// Rows halo2 reserves at the end of every circuit (blinding factors and the last-row marker), with margin.
 const RESERVED_ROWS: usize = 16;
 
+/// The smallest `k` whose `2^k` rows hold `rows` used rows and halo2's reserved ones.
+fn k_for(rows: usize) -> u32 {
+    (rows + RESERVED_ROWS).next_power_of_two().trailing_zeros()
+}
+
 impl SliceCircuit {
     /// The same circuit without witness values (for key generation); shares the trace.
     pub fn without_witness(&self) -> SliceCircuit {
@@ -290,8 +301,28 @@ impl SliceCircuit {
 
     /// The smallest `k` whose `2^k` rows hold the trace and the table.
     pub fn k(&self) -> u32 {
-        let need = self.rows().max(self.table_rows()) + RESERVED_ROWS;
-        need.next_power_of_two().trailing_zeros()
+        k_for(self.rows().max(self.table_rows()))
+    }
+
+    /// The fewest weight columns (at most this circuit's) that keep its `k`: the weight track runs beside the
+    /// other relations, so a slice whose other rows outnumber its weights' rows need not spread its weights
+    /// wide, and every weight column spared is a polynomial fewer in each proof.
+    pub fn fewest_weight_columns(&self) -> usize {
+        let t = &self.trace;
+        let width = t.params.weights();
+        let others = t.main_rows.max(self.table_rows());
+        let k = self.k();
+        (1..width)
+            .find(|&w| {
+                let rows: usize = t.weight_chains.iter().map(|&(chains, len)| chains * len.div_ceil(w)).sum();
+                k_for(others.max(rows)) <= k
+            })
+            .unwrap_or(width)
+    }
+
+    /// The constraint system's parameters.
+    pub fn params(&self) -> SliceParams {
+        self.trace.params
     }
 
     /// The public inputs, in instance-column order: the binding, the commitments of the boundary tensors

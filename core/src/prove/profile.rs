@@ -16,7 +16,7 @@ pub struct RowProfile {
     pub requantization: usize,
     /// Horner rows evaluating phase-1 tensors at `z`: layer inputs `X(z)` and accumulators `P(z)`.
     pub tensor_polynomials: usize,
-    /// Rows of the weight track: Horner rows over the fixed weights, twelve a row, beside the other relations
+    /// Rows of the weight track: Horner rows over the fixed weights, one per weight column a row, beside the other relations
     /// (not part of the sum that makes `total`).
     pub weights: usize,
     /// The rest of the Freivalds checks: powers of `z`, combinations over channels, dot products.

@@ -117,7 +117,7 @@ fn a_constant_cell_off_its_fixed_value_is_rejected_by_the_constant_gate() {
 fn an_idle_slot_takes_its_partner_s_family_at_zero_and_a_pair_holds_one_family() {
     use veil_verifier::circuit::tables::Family;
     let relu = Family::Relu { bits: 4 };
-    let mut t = Trace::new();
+    let mut t = Trace::new(veil_verifier::circuit::SliceParams::default());
     let row = t.alloc(1);
     t.tag(0, row, relu);
     t.lk[0][row] = Fr::from(3);
@@ -128,7 +128,7 @@ fn an_idle_slot_takes_its_partner_s_family_at_zero_and_a_pair_holds_one_family()
     assert_eq!((t.lk[6][row], t.lk[7][row]), (Fr::zero(), Fr::zero()), "the idle slot holds (0, ReLU(0))");
     assert_eq!((t.lk[0][row], t.lk[1][row]), (Fr::from(3), Fr::from(3)), "the used slot is untouched");
 
-    let mut clash = Trace::new();
+    let mut clash = Trace::new(veil_verifier::circuit::SliceParams::default());
     let row = clash.alloc(1);
     clash.tag(1, row, Family::Range { bits: 12 });
     clash.tag(2, row, Family::Range { bits: 15 });

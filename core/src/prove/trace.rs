@@ -8,7 +8,7 @@ use halo2_proofs::arithmetic::Field;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::BTreeSet;
 use veil_verifier::circuit::tables::{fr_i64, Family};
-use veil_verifier::circuit::{lk_index, F, G, H, HW, SLOTS, SLOT_TAG, TAGS, WEIGHTS};
+use veil_verifier::circuit::{lk_index, SliceParams, F, G, H, HW, SLOTS, SLOT_TAG, TAGS};
 
 /// A column of the slice circuit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -61,7 +61,7 @@ pub(crate) enum Sel {
 pub(crate) enum Phase2 {
     /// Horner chains `h[i] = h[i]·z + g[i]` over rows `start..start+len` in lanes `0..lanes`.
     HornerZ { start: usize, len: usize, lanes: usize },
-    /// Weight-track Horner chains `hw = hw(prev)·α^12 + Σ_j wt[j]·α^(11−j)`: `chains` chains of `rows` rows each,
+    /// Weight-track Horner chains `hw = hw(prev)·α^W + Σ_j wt[j]·α^(W−1−j)`: `chains` chains of `rows` rows each,
     /// one after another from weight-track row `start`.
     HornerW { start: usize, rows: usize, chains: usize },
     /// `h1 = h1·α + h0`.
@@ -91,10 +91,16 @@ pub(crate) struct Trace {
     /// The first row where two slots of a pair were given different families (a layout error).
     tag_clash: Option<usize>,
     pub f: Vec<Vec<Fr>>,
+    /// The constraint system's parameters (its number of weight columns).
+    pub params: SliceParams,
     /// The weight track's fixed weight columns, [`Trace::weight_rows`] long until [`Trace::finish`].
     pub wt: Vec<Vec<Fr>>,
     /// Rows the weight track uses; it runs beside the other relations, from row 0.
     pub weight_rows: usize,
+    /// The weight track's Horner chains as `(chains, values per chain)`: what it would take at another width.
+    pub weight_chains: Vec<(usize, usize)>,
+    /// Rows of every relation but the weight track, set by [`Trace::finish`].
+    pub main_rows: usize,
     pub selectors: Vec<(Sel, usize)>,
     pub copies: Vec<(CellRef, CellRef)>,
     /// `(cell, instance row)`.
@@ -123,15 +129,16 @@ pub(crate) struct HashJob {
 }
 
 impl Trace {
-    /// An empty trace.
-    pub fn new() -> Self {
+    /// An empty trace for the constraint system of `params`.
+    pub fn new(params: SliceParams) -> Self {
         Trace {
             lk: vec![Vec::new(); 2 * SLOTS],
             g: vec![Vec::new(); G],
             h: vec![Vec::new(); H],
             tag: vec![Vec::new(); TAGS],
             f: vec![Vec::new(); F],
-            wt: vec![Vec::new(); WEIGHTS],
+            params,
+            wt: vec![Vec::new(); params.weights()],
             ..Default::default()
         }
     }
@@ -165,6 +172,7 @@ impl Trace {
         if let Some(row) = self.tag_clash {
             return Err(ProveError::Unsupported(format!("row {row}: two lookup families under one tag column")));
         }
+        self.main_rows = self.rows;
         if self.weight_rows > self.rows {
             self.alloc(self.weight_rows - self.rows);
         }
@@ -362,12 +370,13 @@ impl Trace {
                     }
                 }
                 Phase2::HornerW { start, rows, chains } => {
-                    let alpha_w = alpha.pow_vartime([WEIGHTS as u64]);
+                    let width = self.params.weights();
+                    let alpha_w = alpha.pow_vartime([width as u64]);
                     for c in 0..chains {
                         let mut acc = Fr::zero();
                         for r in start + c * rows..start + (c + 1) * rows {
                             let mut term = Fr::zero();
-                            for j in 0..WEIGHTS {
+                            for j in 0..width {
                                 let w = match packed.as_mut() {
                                     Some(it) => it.next().map_or(Fr::zero(), |&v| fr_i64(v)),
                                     None => self.wt[j][r],

@@ -1,11 +1,11 @@
 //! Tests of the weight track: it shares rows with the other relations, it binds the fixed weights to the
 //! Freivalds check, and its chain follows the `horner_w` gate.
 
-use super::forgery::conv_relu_slice;
+use super::forgery::{conv_relu_slice, conv_relu_slice_with};
 use super::trace::{h, Phase2, Sel, Trace};
 use halo2_proofs::dev::{MockProver, VerifyFailure};
 use halo2_proofs::halo2curves::bn256::Fr;
-use veil_verifier::circuit::HW;
+use veil_verifier::circuit::{HW, MAX_WEIGHTS};
 
 fn failures(t: Trace, k: u32) -> Vec<VerifyFailure> {
     let c = super::SliceCircuit { trace: std::sync::Arc::new(t), with_witness: true };
@@ -55,27 +55,51 @@ fn a_circuit_with_one_weight_changed_rejects_the_honest_witness() {
     );
 }
 
+/// At every width, from one weight column to the most (five pads chains that are no multiple of it), the honest
+/// track satisfies every gate and a chain value off its Horner sum is rejected by `horner_w`.
 #[test]
-fn a_weight_chain_value_off_the_gate_is_rejected_by_horner_w() {
-    let (_, _, honest) = conv_relu_slice();
-    let k = honest.k();
-    let mut t = (*honest.trace).clone();
-    // A continuation row (its own `horner_w` row ties it to the row before), else a chain's first row.
-    let starts: Vec<usize> = t.selectors.iter().filter(|(s, _)| *s == Sel::HornerWStart).map(|&(_, r)| r).collect();
-    let row = t
-        .selectors
-        .iter()
-        .filter(|(s, r)| *s == Sel::HornerW && !starts.contains(r))
-        .map(|&(_, r)| r)
-        .next()
-        .unwrap_or(starts[0]);
-    t.phase2.push(Phase2::Set { dst: h(HW, row), value: Fr::from(12345) });
-    let fails = failures(t, k);
-    assert!(!fails.is_empty(), "accepted");
-    assert!(fails.iter().any(|f| is_gate(f, "horner_w")), "horner_w rejects it: {fails:?}");
+fn a_weight_chain_value_off_the_gate_is_rejected_by_horner_w_at_every_width() {
+    for weights in [1, 5, MAX_WEIGHTS] {
+        let (_, _, honest) = conv_relu_slice_with(weights);
+        let k = honest.k();
+        let mut t = (*honest.trace).clone();
+        assert_eq!(t.wt.len(), weights);
+        assert!(failures(t.clone(), k).is_empty(), "{weights} columns: the honest track holds");
+        // A continuation row (its own `horner_w` row ties it to the row before), else a chain's first row.
+        let starts: Vec<usize> = t.selectors.iter().filter(|(s, _)| *s == Sel::HornerWStart).map(|&(_, r)| r).collect();
+        let row = t
+            .selectors
+            .iter()
+            .filter(|(s, r)| *s == Sel::HornerW && !starts.contains(r))
+            .map(|&(_, r)| r)
+            .next()
+            .unwrap_or(starts[0]);
+        t.phase2.push(Phase2::Set { dst: h(HW, row), value: Fr::from(12345) });
+        let fails = failures(t, k);
+        assert!(!fails.is_empty(), "{weights} columns: accepted");
+        assert!(fails.iter().any(|f| is_gate(f, "horner_w")), "{weights} columns: horner_w rejects it: {fails:?}");
+    }
 }
 
-/// The key's column budget: 20 fixed columns (2 tags, 6 coefficients, 12 weights), the table's 3 and at most
+/// A slice takes the fewest weight columns that keep its `k`: its weights are then spread as long as its
+/// other rows allow, and one column fewer would need a larger `k`.
+#[test]
+fn a_slice_takes_the_fewest_weight_columns_that_keep_its_size() {
+    let (_, _, widest) = conv_relu_slice();
+    let fewest = widest.fewest_weight_columns();
+    assert!(fewest < MAX_WEIGHTS, "this slice's weights are few next to its other rows");
+    let (_, _, narrow) = conv_relu_slice_with(fewest);
+    assert_eq!(narrow.params().weights(), fewest);
+    assert_eq!(narrow.k(), widest.k(), "the same size");
+    assert_eq!(narrow.fewest_weight_columns(), fewest, "nothing narrower fits");
+    assert!(narrow.trace.weight_rows > widest.trace.weight_rows, "the weights take more, narrower rows");
+    if fewest > 1 {
+        let (_, _, narrower) = conv_relu_slice_with(fewest - 1);
+        assert!(narrower.k() > widest.k(), "{} columns would need 2^{} rows", fewest - 1, narrower.k());
+    }
+}
+
+/// The key's column budget at the most weight columns: 20 fixed columns (2 tags, 6 coefficients, 12 weights), the table's 3 and at most
 /// 12 compressed selector columns (gender-v1 and age-v1 get 12 with the weight selectors allocated first);
 /// 18 equality columns (no constants column). Each fixed column costs about 17 MB at the peak of a `k = 18`
 /// proof, each equality column about 25 MB (`docs/performance.md`), so a change that adds one shows here.

@@ -1,6 +1,6 @@
 //! The custom gates. Each is named so `MockProver` failures point at the relation that broke.
 
-use super::{Selectors, SliceConfig, COPY_SLOTS, G, H, HW, LK, SLOT_X, SLOT_Y, WEIGHTS};
+use super::{Selectors, SliceConfig, COPY_SLOTS, G, H, HW, LK, SLOT_X, SLOT_Y};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, VirtualCells};
 use halo2_proofs::poly::Rotation;
@@ -81,8 +81,8 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
             .map(|i| q.clone() * (m.query_advice(h[i], Rotation::cur()) - m.query_advice(g[i], Rotation::cur())))
             .collect::<Vec<_>>()
     });
-    // The weight track: one chain of twelve weights a row in `h[HW]`, `Σ_j w_j·α^(11−j)` in Horner form.
-    let wt = c.wt;
+    // The weight track: one chain of `W` weights a row in `h[HW]`, `Σ_j w_j·α^(W−1−j)` in Horner form.
+    let wt = c.wt.clone();
     let weights_at = |m: &mut VirtualCells<'_, Fr>, rot: Rotation, a: &Expression<Fr>| {
         let first = m.query_fixed(wt[0], rot);
         wt[1..].iter().fold(first, |acc, col| acc * a.clone() + m.query_fixed(*col, rot))
@@ -94,7 +94,7 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
         let a = m.query_challenge(ac);
         let cur = m.query_advice(h[HW], Rotation::cur());
         let prev = m.query_advice(h[HW], Rotation::prev());
-        let shift = (0..WEIGHTS).fold(prev, |e, _| e * a.clone());
+        let shift = (0..wt.len()).fold(prev, |e, _| e * a.clone());
         let term = weights_at(m, Rotation::cur(), &a);
         vec![q * (cur - shift - term)]
     });

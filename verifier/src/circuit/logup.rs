@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn no_gate_reads_further_than_one_row_away() {
         let mut meta = ConstraintSystem::<Fr>::default();
-        let _ = super::super::configure(&mut meta);
+        let _ = super::super::configure(&mut meta, super::super::SliceParams::default());
         let advice = meta.advice_queries().iter().map(|(_, r)| r.0);
         let fixed = meta.fixed_queries().iter().map(|(_, r)| r.0);
         let far: Vec<i32> = advice.chain(fixed).filter(|r| r.abs() > 1).collect();

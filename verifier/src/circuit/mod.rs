@@ -1,14 +1,15 @@
 //! The slice circuit's constraint system: columns, custom gates and the lookup table.
 //!
-//! Every slice of every model uses this same constraint system; a slice differs only in its size `k`, its fixed
-//! columns (weights, constants, tags, selectors, table) and its witness. That is why a verifier can rebuild any
-//! slice's verifying key from bytes without knowing the model: `configure` takes no parameters.
+//! Every slice of every model uses this same constraint system; a slice differs only in its size `k`, its number
+//! of weight columns ([`SliceParams`]), its fixed columns (weights, constants, tags, selectors, table) and its
+//! witness. That is why a verifier can rebuild any slice's verifying key from bytes and the slice's
+//! [`SliceParams`] (carried in the verifying artifact) without knowing the model.
 //! The prover's row layout lives in `veil-core`; `docs/soundness.md` argues why each gate is sound.
 //!
 //! Columns: 6 phase-1 lookup operands `lk` in 4 slots: `(tag, x, y)` for slots 0 and 3, `(tag, x)` for
 //! slots 1 and 2 (range limbs; see [`SLOT_X`], [`SLOT_Y`]), each pair of slots under one fixed tag column
 //! ([`SLOT_TAG`]); 6 phase-1 advice `g`; 7 phase-2 advice `h` (they hold values that depend on the challenges
-//! `z` and `α`, drawn after phase 1); 6 fixed `f`, 12 fixed weights `wt`; one instance column. Every slot's tuple is checked against a `(tag, x, y)` table by the logUp
+//! `z` and `α`, drawn after phase 1); 6 fixed `f`, 1 to 12 fixed weights `wt`; one instance column. Every slot's tuple is checked against a `(tag, x, y)` table by the logUp
 //! argument of [`logup`] (one phase-1 multiplicity column, two phase-2 columns). Gates have degree at most 5.
 
 mod gates;
@@ -59,9 +60,36 @@ pub const H: usize = 7;
 pub const HW: usize = 6;
 /// General fixed columns.
 pub const F: usize = 6;
-/// Fixed weight columns: a `horner_w` row evaluates this many weights at `α`. The weight track runs beside
-/// every other relation, so a slice's rows are the larger of its weights' rows and everything else's.
-pub const WEIGHTS: usize = 12;
+/// The most fixed weight columns a slice may have: a `horner_w` row evaluates that many weights at `α`. The
+/// weight track runs beside every other relation, so a slice's rows are the larger of its weights' rows and
+/// everything else's; a slice takes the fewest columns that keep its `k` ([`SliceParams`]).
+pub const MAX_WEIGHTS: usize = 12;
+
+/// What differs between slices' constraint systems: the number of weight columns. Fewer columns are fewer
+/// polynomials in every proof; a slice whose weights are few next to its other rows needs only one or two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SliceParams {
+    weights: usize,
+}
+
+impl SliceParams {
+    /// Parameters with `weights` weight columns; `None` unless `1 ≤ weights ≤` [`MAX_WEIGHTS`].
+    pub fn new(weights: usize) -> Option<Self> {
+        (1..=MAX_WEIGHTS).contains(&weights).then_some(SliceParams { weights })
+    }
+
+    /// The number of weight columns: the weights a `horner_w` row evaluates.
+    pub fn weights(&self) -> usize {
+        self.weights
+    }
+}
+
+/// [`MAX_WEIGHTS`] weight columns.
+impl Default for SliceParams {
+    fn default() -> Self {
+        SliceParams { weights: MAX_WEIGHTS }
+    }
+}
 
 /// The selectors of the custom gates (see `gates.rs` for each relation).
 #[derive(Clone, Copy, Debug)]
@@ -70,10 +98,10 @@ pub struct Selectors {
     pub horner_z: Selector,
     /// `h[i] = g[i]`: a Horner chain's first row.
     pub horner_z_start: Selector,
-    /// `hw = hw(prev)·α^12 + Σ_j wt[j]·α^(11−j)` on a weight chain's later rows (Horner over fixed weights,
-    /// twelve per row, in the weight track's column [`HW`]).
+    /// `hw = hw(prev)·α^W + Σ_j wt[j]·α^(W−1−j)` on a weight chain's later rows (Horner over fixed weights,
+    /// `W` = [`SliceParams::weights`] per row, in the weight track's column [`HW`]).
     pub horner_w: Selector,
-    /// `hw = Σ_j wt[j]·α^(11−j)`: a weight chain's first row.
+    /// `hw = Σ_j wt[j]·α^(W−1−j)`: a weight chain's first row.
     pub horner_w_start: Selector,
     /// `h[1]' = h[1]·α + h[0]'` (Horner over phase-2 values).
     pub horner_a: Selector,
@@ -131,8 +159,8 @@ pub struct SliceConfig {
     pub h: [Column<Advice>; H],
     /// General fixed columns.
     pub f: [Column<Fixed>; F],
-    /// Weights of the weight track's `horner_w` rows.
-    pub wt: [Column<Fixed>; WEIGHTS],
+    /// Weights of the weight track's `horner_w` rows ([`SliceParams::weights`] columns).
+    pub wt: Vec<Column<Fixed>>,
     /// Public inputs.
     pub instance: Column<Instance>,
     /// The lookup argument (table, multiplicities, logUp helpers; see [`logup`]).
@@ -147,8 +175,8 @@ pub struct SliceConfig {
     pub poseidon: PoseidonConfig,
 }
 
-/// Creates every column, gate and lookup of the slice circuit.
-pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
+/// Creates every column, gate and lookup of the slice circuit with `params`' weight columns.
+pub fn configure(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> SliceConfig {
     meta.set_minimum_degree(5);
     let lk = [(); LK].map(|_| meta.advice_column_in(FirstPhase));
     let g = [(); G].map(|_| meta.advice_column_in(FirstPhase));
@@ -157,7 +185,7 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>) -> SliceConfig {
     let h = [(); H].map(|_| meta.advice_column_in(SecondPhase));
     let tag = [(); TAGS].map(|_| meta.fixed_column());
     let f = [(); F].map(|_| meta.fixed_column());
-    let wt = [(); WEIGHTS].map(|_| meta.fixed_column());
+    let wt = (0..params.weights).map(|_| meta.fixed_column()).collect();
     let instance = meta.instance_column();
     meta.enable_equality(instance);
     let copied = COPY_SLOTS.iter().flat_map(|&j| [Some(SLOT_X[j]), SLOT_Y[j]]).flatten().map(|i| lk[i]);
