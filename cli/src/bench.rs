@@ -67,6 +67,8 @@ struct SliceFigures {
     table_rows: usize,
     /// Where the rows go, by relation.
     row_profile: RowProfile,
+    /// Weight columns of its constraint system (the weight track's width).
+    weight_columns: usize,
     /// Median proving time (reading the proving key from the cache, or deriving it with `--no-key-cache`).
     prove_s: f64,
     proof_bytes: usize,
@@ -218,6 +220,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
             rows: rows[i].0,
             table_rows: rows[i].1,
             row_profile: rows[i].2,
+            weight_columns: compiled.slices[i].weights,
             prove_s: median(times.clone()),
             proof_bytes: bundle.slices.iter().find(|s| s.index as usize == i).map_or(0, |s| s.proof.len()),
         })
@@ -288,13 +291,14 @@ fn print_row_profiles(slices: &[SliceFigures]) {
     for name in names {
         print!(" {name:>8}");
     }
-    println!(" {:>8} {:>6}", "weights*", "fill");
+    println!(" {:>8} {:>7} {:>6}", "weights*", "columns", "fill");
     for s in slices {
         print!("{:>5}", s.index);
         for (_, n) in s.row_profile.entries() {
             print!(" {n:>8}");
         }
-        println!(" {:>8} {:>5.0}%", s.row_profile.weights, 100.0 * s.rows as f64 / (1u64 << s.k) as f64);
+        let fill = 100.0 * s.rows as f64 / (1u64 << s.k) as f64;
+        println!(" {:>8} {:>7} {:>5.0}%", s.row_profile.weights, s.weight_columns, fill);
     }
-    println!("* the weight track: fixed-weight evaluations, laid beside the other relations");
+    println!("* the weight track: fixed-weight evaluations in that many columns, laid beside the other relations");
 }

@@ -135,7 +135,10 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         .slices
         .iter()
         .zip(&compiled.verifier.slices)
-        .map(|(s, key)| serde_json::json!({ "index": key.index, "layers": s.layers, "k": key.k, "estimated_k": s.k }))
+        .map(|(s, key)| {
+            let (index, k, weights) = (key.index, key.k, key.weights);
+            serde_json::json!({ "index": index, "layers": s.layers, "k": k, "estimated_k": s.k, "weight_columns": weights })
+        })
         .collect();
     if json {
         let object = serde_json::json!({
@@ -153,11 +156,12 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         println!("{object}");
         return Ok(());
     }
-    println!("{:>5} {:>4} {:>6}  layers", "slice", "k", "est. k");
+    println!("{:>5} {:>4} {:>6} {:>7}  layers", "slice", "k", "est. k", "weights");
     for (s, key) in plan.slices.iter().zip(&compiled.verifier.slices) {
         let first = s.layers.first().map_or("", String::as_str);
         let last = s.layers.last().map_or("", String::as_str);
-        println!("{:>5} {:>4} {:>6}  {} layers: {first} … {last}", key.index, key.k, s.k, s.layers.len());
+        let (index, k, weights, layers) = (key.index, key.k, key.weights, s.layers.len());
+        println!("{index:>5} {k:>4} {:>6} {weights:>7}  {layers} layers: {first} … {last}", s.k);
     }
     println!("model {} ({:?}, {} slices, parameters 2^{k})", compiled.name, scheme, plan.slices.len());
     println!("digest {digest}");
