@@ -49,6 +49,18 @@ pub(super) fn conv_relu_slice_with(
     (q, values, honest)
 }
 
+/// Runs `MockProver` on `t` and returns its failures (empty when satisfied).
+pub(super) fn failures(t: Trace, k: u32) -> Vec<halo2_proofs::dev::VerifyFailure> {
+    let c = super::SliceCircuit { trace: std::sync::Arc::new(t), with_witness: true };
+    MockProver::run(k, &c, vec![c.instance()]).expect("mock").verify().err().unwrap_or_default()
+}
+
+/// Whether `f` is a failure of the custom gate whose name contains `name`.
+pub(super) fn is_gate(f: &halo2_proofs::dev::VerifyFailure, name: &str) -> bool {
+    use halo2_proofs::dev::VerifyFailure;
+    matches!(f, VerifyFailure::ConstraintNotSatisfied { constraint, .. } if format!("{constraint}").contains(name))
+}
+
 /// A field element holding a small signed integer, as that integer.
 pub(super) fn small(f: Fr) -> i128 {
     let b = f.to_bytes();

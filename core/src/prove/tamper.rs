@@ -2,9 +2,9 @@
 //! either lane of a `div2` row is rejected, each by the relation that guards it. Also the constant cells: one
 //! moved off the value its key fixes is rejected by the `constant` gate.
 
-use super::forgery::{conv_relu_slice, small};
+use super::forgery::{conv_relu_slice, failures, is_gate, small};
 use super::trace::{Sel, Trace};
-use halo2_proofs::dev::{MockProver, VerifyFailure};
+use halo2_proofs::dev::VerifyFailure;
 use halo2_proofs::halo2curves::bn256::Fr;
 use veil_verifier::circuit::tables::fr_i128;
 
@@ -17,19 +17,9 @@ fn lane_operands(lane: usize) -> (usize, usize, usize) {
     }
 }
 
-/// Runs `MockProver` on `t` and returns its failures (empty when satisfied).
-fn failures(t: Trace, k: u32) -> Vec<VerifyFailure> {
-    let c = super::SliceCircuit { trace: std::sync::Arc::new(t), with_witness: true };
-    MockProver::run(k, &c, vec![c.instance()]).expect("mock").verify().err().unwrap_or_default()
-}
-
 /// A failure of the logUp argument: a tuple outside the table leaves its running sum non-zero at the end.
 fn is_lookup(f: &VerifyFailure) -> bool {
     is_gate(f, "lookup_last")
-}
-
-fn is_gate(f: &VerifyFailure, name: &str) -> bool {
-    matches!(f, VerifyFailure::ConstraintNotSatisfied { constraint, .. } if format!("{constraint}").contains(name))
 }
 
 /// The first `div2` row and its fixed divisor per lane.

@@ -1,20 +1,11 @@
 //! Tests of the weight track: it shares rows with the other relations, it binds the fixed weights to the
 //! Freivalds check, and its chain follows the `horner_w` gate.
 
-use super::forgery::{conv_relu_slice, conv_relu_slice_with};
+use super::forgery::{conv_relu_slice, conv_relu_slice_with, failures, is_gate};
 use super::trace::{h, Phase2, Sel, Trace};
 use halo2_proofs::dev::{MockProver, VerifyFailure};
 use halo2_proofs::halo2curves::bn256::Fr;
 use veil_verifier::circuit::{HW, MAX_WEIGHTS};
-
-fn failures(t: Trace, k: u32) -> Vec<VerifyFailure> {
-    let c = super::SliceCircuit { trace: std::sync::Arc::new(t), with_witness: true };
-    MockProver::run(k, &c, vec![c.instance()]).expect("mock").verify().err().unwrap_or_default()
-}
-
-fn is_gate(f: &VerifyFailure, name: &str) -> bool {
-    matches!(f, VerifyFailure::ConstraintNotSatisfied { constraint, .. } if format!("{constraint}").contains(name))
-}
 
 /// Rows where a weight selector is on.
 fn weight_rows(t: &Trace) -> Vec<usize> {
