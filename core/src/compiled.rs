@@ -27,9 +27,9 @@ use veil_verifier::Digest;
 
 /// Magic bytes of a compiled model file.
 pub const MAGIC: &[u8; 8] = b"VEILCMP\0";
-/// Its format version (6: each slice names its weight columns, keys for the constraint system of artifact
-/// version 6; see `veil_verifier::artifact::VERSION`).
-pub const VERSION: u16 = 6;
+/// Its format version (7: keys for the constraint system of artifact version 7; see
+/// `veil_verifier::artifact::VERSION`).
+pub const VERSION: u16 = 7;
 
 /// A compiled model.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -218,7 +218,7 @@ fn replay(
             theta.zip(beta).map(|(th, b)| lookup_challenges = Some((th, b)));
             if let (Some((th, b)), Some(ix)) = (lookup_challenges, &lookups) {
                 let columns = lookup::phase2(ix, &table, th, b).map_err(|_| Error::Synthesis)?;
-                let targets = [c.logup.helper, c.logup.sum];
+                let targets = [c.logup.helper, c.logup.pairs[0], c.logup.pairs[1], c.logup.sum];
                 for (col, vals) in targets.iter().zip(columns.iter()) {
                     assign_advice(&mut region, *col, vals);
                 }
@@ -290,6 +290,7 @@ fn selector(c: &SliceConfig, sel: Sel) -> Selector {
         Sel::DotStart => s.dot_start,
         Sel::Div => s.div,
         Sel::Div2 => s.div2,
+        Sel::Div4 => s.div4,
         Sel::Bound => s.bound,
         Sel::Sum => s.sum,
         Sel::SumStart => s.sum_start,

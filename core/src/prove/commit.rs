@@ -3,8 +3,8 @@
 //!
 //! `commit(v, bits, blind) = Poseidon_domain(blind, p_0, p_1, …)` with `domain = len·64 + bits`, where each
 //! `p_k` packs `PER = ⌊240 / bits⌋` consecutive values as `Σ (v_i + 2^(bits−1))·2^(bits·(PER−1−i))` (the
-//! last chunk padded with zeros). Every packed value is range-checked to `bits` signed bits, so the packing
-//! is injective and a commitment binds the tensor; the random blinding value hides it.
+//! last chunk padded with zeros). Every packed value is range-checked to `bits` signed bits ([`range_family`]),
+//! so the packing is injective and a commitment binds the tensor; the random blinding value hides it.
 
 use super::ops::Cells;
 use super::trace::{g, lk, HashJob, Sel, Trace};
@@ -15,6 +15,13 @@ use veil_verifier::poseidon::{native, PoseidonChip};
 
 /// Parallel packing lanes (in the copyable lookup slots).
 pub(crate) const LANES: usize = COPY_SLOTS.len();
+
+/// The family that range-checks a packed value to `bits` signed bits: a value `v` is looked up as
+/// `(x, y) = (v, v)` in `Clamp{bits, bits + 1}`, whose `y` is always such a value and equals `x` exactly on
+/// that range. Sharing the family of a requantization's clamp keeps the table small.
+pub(crate) fn range_family(bits: u32) -> Family {
+    Family::Clamp { bits, wide: bits + super::division::CLAMP_EXTRA_BITS }
+}
 
 /// Values packed per field element.
 pub(crate) fn per_element(bits: u32) -> usize {
@@ -81,8 +88,10 @@ pub(crate) fn commit_rows(t: &mut Trace, b: &Boundary, source: Option<&Cells>) -
             let mut acc = Fr::zero();
             for i in 0..per {
                 let (row, idx) = (start + i, chunk * per + i);
-                let cell = lk(2 * slot, row);
-                t.tag(slot, row, Family::Signed { bits: b.bits });
+                // The value sits in the slot's `y`, which the `Clamp` lookup keeps to `bits` signed bits (its
+                // `x` is the same value).
+                let cell = lk(2 * slot + 1, row);
+                t.tag(slot, row, range_family(b.bits));
                 let v = if idx < b.values.len() {
                     match source {
                         Some(src) => t.copy_in(cell, src.cells[idx]),
@@ -95,6 +104,7 @@ pub(crate) fn commit_rows(t: &mut Trace, b: &Boundary, source: Option<&Cells>) -
                     t.copy_in(cell, zero);
                     0
                 };
+                t.set_i(lk(2 * slot, row), v);
                 acc = if i == 0 { fr_i64(v + offset) } else { acc * Fr::from(1u64 << b.bits) + fr_i64(v + offset) };
                 t.set(g(lane, row), acc);
             }

@@ -19,7 +19,7 @@ use super::trace::{g, h, CellRef, Phase2, Sel, Trace};
 use super::ProveError;
 use crate::quant::Requant;
 use veil_verifier::circuit::tables::fr_i64;
-use veil_verifier::circuit::{G, H, HW};
+use veil_verifier::circuit::{HORNER_LANES, HW};
 
 /// Geometry of a convolution with batch 1 and one group.
 pub(crate) struct ConvGeom {
@@ -192,30 +192,38 @@ pub(crate) fn conv(
     divide(t, &divs, out, name)
 }
 
-/// Horner chains in `z` over `chains` sequences of length `len`, six lanes in lockstep. `fill(t, chain, r, cell)`
-/// assigns the `r`-th value (highest exponent first) of `chain` into `cell`. Returns each chain's final cell.
+/// Horner chains in `z` over `chains` sequences of length `len`, six lanes in lockstep, two values a lane per
+/// row. `fill(t, chain, r, cell)` assigns the `r`-th value (highest exponent first) of `chain` into `cell`.
+/// An odd length starts with a zero, tied to the zero cell. Returns each chain's final cell.
 fn horner_z(
     t: &mut Trace,
     chains: usize,
     len: usize,
     mut fill: impl FnMut(&mut Trace, usize, usize, CellRef),
 ) -> Vec<CellRef> {
-    let lanes = G.min(H);
+    let lanes = HORNER_LANES;
+    let rows = len.div_ceil(2);
+    let pad = 2 * rows - len;
+    let zero = if pad > 0 { Some(t.zero()) } else { None };
     let mut out = Vec::with_capacity(chains);
     for first in (0..chains).step_by(lanes) {
         let used = lanes.min(chains - first);
-        let start = t.alloc(len);
+        let start = t.alloc(rows);
         t.enable(Sel::HornerZStart, start);
-        for r in start..start + len - 1 {
+        for r in start..start + rows - 1 {
             t.enable(Sel::HornerZ, r);
         }
         for lane in 0..used {
-            for r in 0..len {
-                fill(t, first + lane, r, g(lane, start + r));
+            if let Some(zero) = zero {
+                t.copy_in(g(2 * lane, start), zero);
             }
-            out.push(h(lane, start + len - 1));
+            for r in 0..len {
+                let p = r + pad;
+                fill(t, first + lane, r, g(2 * lane + p % 2, start + p / 2));
+            }
+            out.push(h(lane, start + rows - 1));
         }
-        t.phase2.push(Phase2::HornerZ { start, len, lanes });
+        t.phase2.push(Phase2::HornerZ { start, len: rows, lanes });
     }
     out
 }

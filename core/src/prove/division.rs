@@ -1,35 +1,44 @@
-//! Rounded divisions with saturation (requantization, averages, residual additions), laid out two per row
-//! where their remainders fit one range-check limb.
+//! Rounded divisions with saturation (requantization, averages, residual additions), laid out up to four
+//! per row where their remainders fit one range-check limb.
 //!
 //! Every division `y = clamp(⌊n / d⌋)` (optionally followed by a ReLU fused into the same lookup) is first
 //! normalized without changing its result:
 //! - a power-of-two divisor `2^s` sheds the power of two its coefficients share:
 //!   `⌊(2^t·x + c) / 2^s⌋ = ⌊(x + ⌊c / 2^t⌋) / 2^(s−t)⌋`;
-//! - the remainder width is then widened to a standard one (12, 15, 24 or 30 bits) by scaling numerator and
-//!   divisor by the same power of two, `⌊n / d⌋ = ⌊n·2^e / (d·2^e)⌋`, so every remainder is checked against
-//!   one of two range tables (`Range{12}`, `Range{15}`) whatever the layer's shift.
+//! - the remainder width is then widened to a standard one (15 or 30 bits) by scaling numerator and divisor
+//!   by the same power of two, `⌊n / d⌋ = ⌊n·2^e / (d·2^e)⌋`, so every remainder limb is checked against one
+//!   range table (`Range{15}`) whatever the layer's shift.
 //!
-//! A normalized division with a power-of-two divisor, a remainder of at most [`MAX_LIMB_BITS`] bits and at
-//! most two numerator cells takes one lane of a `div2` row; two such divisions with the same coefficients (two
-//! outputs of one channel, say) share a row and its fixed coefficient cells. Any other takes a `div` row of
-//! its own (two remainder limbs, up to five summed cells, and a `bound` row when the divisor is
-//! not a power of two). `docs/soundness.md` gives the argument for both.
+//! A normalized division with a power-of-two divisor and a remainder of at most [`MAX_LIMB_BITS`] bits takes
+//! one lane of a shared row: a `div4` row (four lanes of at most two numerator cells) or, with up to six
+//! cells (an average pool's window), a `div2` row (two lanes). The lanes of a row share its fixed
+//! coefficients, so they hold divisions with equal coefficients (outputs of one channel, say); a row's spare
+//! lanes repeat its last division, whose copy nobody reads. Any other division takes a `div` row of its own
+//! (two remainder limbs, up to twelve summed cells, and a `bound` row when the divisor is not a power of
+//! two). `docs/soundness.md` gives the argument for each.
 
 use super::ops::{Cells, Valued};
 use super::trace::{g, lk, CellRef, Sel, Trace};
 use super::ProveError;
 use halo2_proofs::halo2curves::bn256::Fr;
 use veil_verifier::circuit::tables::{fr_i128, Family, MAX_LIMB_BITS};
+use veil_verifier::circuit::{DIV_LANES, G};
 
-/// How far a quotient may fall outside its output range before saturation and still be proved: the clamp
-/// table covers `2^EXTRA_BITS` times the output range.
-pub(crate) const EXTRA_BITS: u32 = 3;
+/// How far a quotient may fall outside its output range before saturation and still be proved: a `Clamp`
+/// table covers `2^CLAMP_EXTRA_BITS` times the output range, a `ClampRelu` table `2^RELU_EXTRA_BITS` times
+/// (ReLU inputs reach further below zero than anything reaches above its range). A quotient beyond is a
+/// typed [`ProveError::Saturation`].
+pub(crate) const CLAMP_EXTRA_BITS: u32 = 1;
+/// See [`CLAMP_EXTRA_BITS`].
+pub(crate) const RELU_EXTRA_BITS: u32 = 2;
 
 /// Terms a `div` row can sum under one coefficient (`g1..g5`).
 pub(crate) const SHARED_TERMS: usize = veil_verifier::circuit::G - 1;
 
-/// The narrow standard remainder width.
-const NARROW_BITS: u32 = 12;
+/// Numerator cells a `div4` lane reads.
+const LANE4_CELLS: usize = 2;
+/// Numerator cells a `div2` lane reads.
+const LANE2_CELLS: usize = veil_verifier::circuit::G / 2;
 
 /// One input of a division: a cell (or none) times an integer coefficient.
 pub(crate) struct Term {
@@ -74,26 +83,29 @@ struct Normal<'a> {
 }
 
 impl Normal<'_> {
-    /// Fits one lane of a `div2` row.
-    fn fits_lane(&self) -> bool {
-        self.divisor == 1 << self.width && self.width <= MAX_LIMB_BITS && self.shared.len() <= 1
+    /// The numerator cells a shared row's lane reads for this division, or `None` when it takes a `div` row.
+    fn lane_cells(&self) -> Option<usize> {
+        let fits = self.divisor == 1 << self.width && self.width <= MAX_LIMB_BITS;
+        let cells = 1 + self.shared.len();
+        fits.then_some(cells).filter(|&c| c <= LANE2_CELLS)
     }
 
-    /// The numerator's cells with their coefficients (at most two for a lane).
-    fn lane_terms(&self) -> [Option<(CellRef, i128)>; 2] {
-        [self.first, self.shared.first().map(|&(c, _)| (c, self.shared_coeff))]
-    }
-
-    /// The fixed cells of a lane, `[f0, f1, f2, f3]`: two divisions share a `div2` row only when these agree.
+    /// The fixed cells of a lane, `[f0, f1, f2, f3]`: divisions share a row only when these agree.
     fn lane_coefficients(&self) -> [i128; 4] {
-        let [a, b] = self.lane_terms().map(|t| t.map_or(0, |(_, c)| c));
+        let a = self.first.map_or(0, |(_, c)| c);
+        let b = if self.shared.is_empty() { 0 } else { self.shared_coeff };
         [a, b, self.constant, self.divisor]
+    }
+
+    /// The lane's numerator cells: the first term's (or none), then the shared terms'.
+    fn lane_terms(&self) -> Vec<Option<CellRef>> {
+        std::iter::once(self.first.map(|(c, _)| c)).chain(self.shared.iter().map(|&(c, _)| Some(c))).collect()
     }
 }
 
 /// The narrowest standard width holding `bits` bits.
 fn standard_width(bits: u32) -> Option<u32> {
-    [NARROW_BITS, MAX_LIMB_BITS, 2 * NARROW_BITS, 2 * MAX_LIMB_BITS].into_iter().find(|&w| bits <= w)
+    [MAX_LIMB_BITS, 2 * MAX_LIMB_BITS].into_iter().find(|&w| bits <= w)
 }
 
 fn normalize<'a>(d: &Division<'a>, what: &str) -> Result<Normal<'a>, ProveError> {
@@ -143,7 +155,7 @@ fn normalize<'a>(d: &Division<'a>, what: &str) -> Result<Normal<'a>, ProveError>
 fn quotient(n: &Normal<'_>, out: Output, what: &str) -> Result<(i128, i128, i64), ProveError> {
     let q = n.value.div_euclid(n.divisor);
     let r = n.value - q * n.divisor;
-    let wide = out.bits + EXTRA_BITS;
+    let wide = wide_bits(out);
     if q < -(1i128 << (wide - 1)) || q >= 1i128 << (wide - 1) {
         return Err(ProveError::Saturation { what: what.to_string(), value: q, bits: wide });
     }
@@ -152,9 +164,14 @@ fn quotient(n: &Normal<'_>, out: Output, what: &str) -> Result<(i128, i128, i64)
     Ok((q, r, if out.relu { y.max(0) } else { y }))
 }
 
+/// The input width of a batch's clamp table.
+fn wide_bits(out: Output) -> u32 {
+    out.bits + if out.relu { RELU_EXTRA_BITS } else { CLAMP_EXTRA_BITS }
+}
+
 /// The clamp (or clamp-and-ReLU) family of a batch.
 fn clamp_family(out: Output) -> Family {
-    let (bits, wide) = (out.bits, out.bits + EXTRA_BITS);
+    let (bits, wide) = (out.bits, wide_bits(out));
     if out.relu {
         Family::ClampRelu { bits, wide }
     } else {
@@ -165,30 +182,33 @@ fn clamp_family(out: Output) -> Family {
 /// Lays out every division of a batch; returns the outputs in order.
 pub(crate) fn divide(t: &mut Trace, divs: &[Division<'_>], out: Output, what: &str) -> Result<Cells, ProveError> {
     let normal = divs.iter().map(|d| normalize(d, what)).collect::<Result<Vec<_>, _>>()?;
-    let mut result = vec![None; normal.len()];
-    // A lane waits for a partner with the same coefficients; a partner of another set sends it to a `div`
-    // row, so at most one lane per run of equal coefficients (one channel's outputs) goes unpaired.
-    let mut waiting: Option<usize> = None;
-    for (i, n) in normal.iter().enumerate() {
-        if !n.fits_lane() {
-            result[i] = Some(div_row(t, n, out, what)?);
+    let mut result: Vec<Option<Valued>> = vec![None; normal.len()];
+    // Runs of consecutive lane divisions with equal coefficients share rows: four a row while every one
+    // reads at most two cells, else two.
+    let mut i = 0;
+    while i < normal.len() {
+        let Some(cells) = normal[i].lane_cells() else {
+            result[i] = Some(div_row(t, &normal[i], out, what)?);
+            i += 1;
             continue;
-        }
-        match waiting.take() {
-            Some(j) if normal[j].lane_coefficients() == n.lane_coefficients() => {
-                let [a, b] = div2_row(t, [&normal[j], n], out, what)?;
-                result[j] = Some(a);
-                result[i] = Some(b);
+        };
+        let mut end = i + 1;
+        let mut widest = cells;
+        while end < normal.len() && normal[end].lane_coefficients() == normal[i].lane_coefficients() {
+            match normal[end].lane_cells() {
+                Some(c) => widest = widest.max(c),
+                None => break,
             }
-            Some(j) => {
-                result[j] = Some(div_row(t, &normal[j], out, what)?);
-                waiting = Some(i);
-            }
-            None => waiting = Some(i),
+            end += 1;
         }
-    }
-    if let Some(j) = waiting {
-        result[j] = Some(div_row(t, &normal[j], out, what)?);
+        let per_row = if widest <= LANE4_CELLS { 4 } else { 2 };
+        for start in (i..end).step_by(per_row) {
+            let group: Vec<&Normal<'_>> = (start..end.min(start + per_row)).map(|j| &normal[j]).collect();
+            for (j, v) in (start..).zip(shared_row(t, &group, per_row, out, what)?) {
+                result[j] = Some(v);
+            }
+        }
+        i = end;
     }
     let mut cells = Cells::default();
     for (cell, value) in result.into_iter().flatten() {
@@ -198,22 +218,47 @@ pub(crate) fn divide(t: &mut Trace, divs: &[Division<'_>], out: Output, what: &s
     Ok(cells)
 }
 
-/// Two divisions with the same coefficients in one `div2` row, which holds them once in `f0..f3`: lane 0 in
-/// `g0, g1`, slots 0 (quotient) and 1 (remainder); lane 1 in `g3, g4`, slots 3 and 2.
-fn div2_row(t: &mut Trace, lanes: [&Normal<'_>; 2], out: Output, what: &str) -> Result<[Valued; 2], ProveError> {
-    debug_assert_eq!(lanes[0].lane_coefficients(), lanes[1].lane_coefficients());
+/// Up to `lanes` (4: a `div4` row, 2: a `div2` row) divisions with the same coefficients in one row, which
+/// holds them once in `f0..f3`. Lane `l` reads its numerator cells from `g[l·G/lanes]` on and puts its
+/// quotient and remainder in the slots of [`DIV_LANES`]`[l]`. Spare lanes repeat the last division's values
+/// (without copies); returns the real lanes' outputs.
+fn shared_row(
+    t: &mut Trace,
+    group: &[&Normal<'_>],
+    lanes: usize,
+    out: Output,
+    what: &str,
+) -> Result<Vec<Valued>, ProveError> {
     let row = t.alloc(1);
-    t.enable(Sel::Div2, row);
-    for (k, c) in lanes[0].lane_coefficients().into_iter().enumerate() {
+    t.enable(if lanes == 4 { Sel::Div4 } else { Sel::Div2 }, row);
+    for (k, c) in group[0].lane_coefficients().into_iter().enumerate() {
         t.f[k][row] = fr_i128(c);
     }
-    let mut outs = [(g(0, row), 0); 2];
-    for (l, n) in lanes.into_iter().enumerate() {
+    let stride = if lanes == 4 { 3 } else { G / 2 };
+    let mut outs = Vec::with_capacity(group.len());
+    for (l, &(qs, rs)) in DIV_LANES[..lanes].iter().enumerate() {
+        let (n, real) = match group.get(l) {
+            Some(n) => (*n, true),
+            None => (group[group.len() - 1], false),
+        };
         let (q, r, y) = quotient(n, out, what)?;
-        let (gi, qs, rs) = if l == 0 { (0, 0, 1) } else { (3, 3, 2) };
-        for (k, term) in n.lane_terms().into_iter().enumerate() {
-            if let Some((cell, _)) = term {
-                t.copy_in(g(gi + k, row), cell);
+        let terms = n.lane_terms();
+        for (k, term) in terms.iter().enumerate() {
+            let Some(cell) = *term else { continue };
+            let dst = g(stride * l + k, row);
+            if real {
+                t.copy_in(dst, cell);
+            } else {
+                let v = t.get(cell);
+                t.set(dst, v);
+            }
+        }
+        // A lane's unused shared cells are tied to zero while the shared coefficient is live (a `div4` lane
+        // reads one shared cell, which every lane of a row with a live coefficient uses).
+        if real && lanes == 2 && group[0].lane_coefficients()[1] != 0 {
+            let zero = t.zero();
+            for k in terms.len().max(1)..G / 2 {
+                t.copy_in(g(stride * l + k, row), zero);
             }
         }
         t.set(lk(2 * qs, row), fr_i128(q));
@@ -221,8 +266,10 @@ fn div2_row(t: &mut Trace, lanes: [&Normal<'_>; 2], out: Output, what: &str) -> 
         t.tag(qs, row, clamp_family(out));
         t.set(lk(2 * rs, row), fr_i128(r));
         t.tag(rs, row, Family::Range { bits: n.width });
-        t.div_lanes.push((row, l));
-        outs[l] = (lk(2 * qs + 1, row), y);
+        if real {
+            t.div_lanes.push((row, l));
+            outs.push((lk(2 * qs + 1, row), y));
+        }
     }
     Ok(outs)
 }
@@ -274,13 +321,13 @@ fn remainder_limbs(t: &mut Trace, row: usize, r: i128, width: u32) {
 }
 
 /// Writes `value` (known to fit `bits` bits) as limbs into the slots from 1 on of `row`: two limbs of at most
-/// [`MAX_LIMB_BITS`] bits when `bits ≤ 2·MAX_LIMB_BITS`, else three. Sets the limb bases `f5` and `f4` the
+/// [`MAX_LIMB_BITS`] bits when `bits ≤ 2·MAX_LIMB_BITS`, else three, all but the last full. Sets the limb bases `f5` and `f4` the
 /// remainder relations weigh them with, and tags each limb's range, so the limbs together prove
 /// `0 ≤ value < 2^bits`.
 pub(crate) fn limbs(t: &mut Trace, row: usize, value: i128, bits: u32) {
     let n = if bits <= 2 * MAX_LIMB_BITS { 2 } else { 3 };
-    // Narrow limbs while they suffice keep small circuits' tables small; wider values split evenly.
-    let width = if bits <= n * NARROW_BITS { NARROW_BITS } else { bits.div_ceil(n) };
+    // Full limbs share the remainders' `Range{15}` table; only the top limb is narrower.
+    let width = MAX_LIMB_BITS;
     t.f[5][row] = Fr::from(1u64 << width);
     if n == 3 {
         t.f[4][row] = Fr::from(1u64 << (2 * width));

@@ -77,18 +77,19 @@ fn a_wrong_output_with_remainders_tuned_after_seeing_the_challenge_is_rejected()
     let k = honest.k();
     MockProver::run(k, &honest, vec![honest.instance()]).expect("mock").assert_satisfied();
 
-    // Forge: pick a convolution output y ≤ −2 in a two-division row (so the fused ReLU's output stays 0) and
+    // Forge: pick a convolution output y ≤ −2 in a four-division row (so the fused ReLU's output stays 0) and
     // claim y + 1 instead.
     let mut t = (*honest.trace).clone();
     let conv_out = values[q.nodes[0].output.0].as_ref().expect("conv output");
-    let div2_rows: std::collections::HashSet<usize> =
-        t.selectors.iter().filter(|(s, _)| *s == Sel::Div2).map(|&(_, r)| r).collect();
+    let div4_rows: std::collections::HashSet<usize> =
+        t.selectors.iter().filter(|(s, _)| *s == Sel::Div4).map(|&(_, r)| r).collect();
     let idx = (0..conv_out.len())
-        .find(|&i| conv_out.data()[i] <= -2 && div2_rows.contains(&t.div_lanes[i].0))
-        .expect("a negative pre-activation in a div2 row");
+        .find(|&i| conv_out.data()[i] <= -2 && div4_rows.contains(&t.div_lanes[i].0))
+        .expect("a negative pre-activation in a div4 row");
     let (div_row, lane) = t.div_lanes[idx];
-    // Both lanes read f0/f2/f3; lane 0: g0, quotient in slot 0, remainder in slot 1; lane 1: g3, slots 3 and 2.
-    let (gi, fixed, q_op, r_op) = if lane == 0 { (0, &t.f, 0, 2) } else { (3, &t.f, 6, 4) };
+    // Every lane reads f0/f2/f3; lane l reads g[3l], its quotient and remainder in the slots of DIV_LANES[l].
+    let (qs, rs) = veil_verifier::circuit::DIV_LANES[lane];
+    let (gi, fixed, q_op, r_op) = (3 * lane, &t.f, 2 * qs, 2 * rs);
     let (m, c, d) = (small(fixed[0][div_row]), small(fixed[2][div_row]), small(fixed[3][div_row]));
     let lane_cell = CellRef { col: Col::G(gi), row: div_row };
     let p_cell = copy_source(&t, lane_cell).expect("P cell");
@@ -105,17 +106,18 @@ fn a_wrong_output_with_remainders_tuned_after_seeing_the_challenge_is_rejected()
 
     // Knowing the challenges (z*, α*), move a free coefficient of the same output channel to cancel δ·z^e.
     let (z, alpha) = (Fr::from(12345), Fr::from(678));
-    let lane = match p_cell.col {
+    let column = match p_cell.col {
         Col::G(i) => i,
         _ => unreachable!("P cells are in g"),
     };
     let used: std::collections::HashSet<CellRef> = t.copies.iter().flat_map(|&(a, b)| [a, b]).collect();
     let r_g = (p_cell.row + 1..t.rows)
-        .find(|&r| !used.contains(&CellRef { col: Col::G(lane), row: r }))
+        .find(|&r| !used.contains(&CellRef { col: Col::G(column), row: r }))
         .expect("a free coefficient after the forged one");
-    // Row r holds the coefficient of z^(len−1−r): moving δ at row r_v is cancelled by −δ·z^(r_g − r_v) at r_g.
-    let shift = z.pow_vartime([(r_g - p_cell.row) as u64]);
-    let g_cell = CellRef { col: Col::G(lane), row: r_g };
+    // A lane holds two coefficients a row, so the same column one row down is two powers of z lower: moving
+    // δ at row r_v is cancelled by −δ·z^(2·(r_g − r_v)) at r_g.
+    let shift = z.pow_vartime([2 * (r_g - p_cell.row) as u64]);
+    let g_cell = CellRef { col: Col::G(column), row: r_g };
     let moved = t.get(g_cell) - delta * shift;
     t.set(g_cell, moved);
     let mut at_known = t.clone();

@@ -87,15 +87,16 @@ impl Indexed {
 /// Rows whose denominators are inverted together: one batch inversion per chunk keeps the scratch small.
 const CHUNK: usize = 1 << 12;
 
-/// The phase-2 columns `[u, S]` at challenges `(θ, β)`.
-pub(crate) fn phase2(ix: &Indexed, table: &[[Fr; 3]], theta: Fr, beta: Fr) -> Result<[Vec<Fr>; 2], ProveError> {
+/// The phase-2 columns `[u, v, w, S]` at challenges `(θ, β)`.
+pub(crate) fn phase2(ix: &Indexed, table: &[[Fr; 3]], theta: Fr, beta: Fr) -> Result<[Vec<Fr>; 4], ProveError> {
     let rows = ix.rows.len();
     let theta2 = theta.square();
     let compress = |v: [Fr; 3]| beta + v[0] + theta * v[1] + theta2 * v[2];
-    let (mut u, mut sum) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    let mut out: [Vec<Fr>; 4] = std::array::from_fn(|_| Vec::with_capacity(rows));
     let mut acc = Fr::zero();
-    // Five denominators per row: the four slots and the table row.
-    let mut inv = Vec::with_capacity(5 * CHUNK);
+    // Nine denominators per row: the eight slots and the table row.
+    const D: usize = SLOTS + 1;
+    let mut inv = Vec::with_capacity(D * CHUNK);
     for start in (0..rows).step_by(CHUNK) {
         inv.clear();
         for row in start..rows.min(start + CHUNK) {
@@ -108,12 +109,14 @@ pub(crate) fn phase2(ix: &Indexed, table: &[[Fr; 3]], theta: Fr, beta: Fr) -> Re
             return Err(ProveError::Unsupported("a lookup denominator vanished at the drawn challenge".into()));
         }
         inv.iter_mut().batch_invert();
-        for (i, d) in inv.chunks_exact(5).enumerate() {
-            let a = d[0] + d[1] - ix.mult[start + i] * d[4];
-            acc += a + d[2] + d[3];
-            u.push(a);
-            sum.push(acc);
+        for (i, d) in inv.chunks_exact(D).enumerate() {
+            let u = d[0] + d[1] - ix.mult[start + i] * d[SLOTS];
+            let (v, w) = (d[2] + d[3], d[4] + d[5]);
+            acc += u + v + w + d[6] + d[7];
+            for (col, x) in out.iter_mut().zip([u, v, w, acc]) {
+                col.push(x);
+            }
         }
     }
-    Ok([u, sum])
+    Ok(out)
 }

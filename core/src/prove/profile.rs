@@ -55,7 +55,7 @@ enum Bucket {
 fn bucket(sel: Sel) -> Option<(Bucket, bool)> {
     use Bucket::*;
     Some(match sel {
-        Sel::Div | Sel::Div2 => (Requantization, false),
+        Sel::Div | Sel::Div2 | Sel::Div4 => (Requantization, false),
         Sel::Bound => (Requantization, true),
         Sel::HornerZ => (TensorPolynomials, true),
         Sel::HornerZStart => (TensorPolynomials, false),

@@ -1,5 +1,5 @@
 //! Negative tests of the division rows: a wrong quotient, a remainder out of range or a wrong fused ReLU in
-//! either lane of a `div2` row is rejected, each by the relation that guards it. Also the constant cells: one
+//! any lane of a `div4` row is rejected, each by the relation that guards it. Also the constant cells: one
 //! moved off the value its key fixes is rejected by the `constant` gate.
 
 use super::forgery::{conv_relu_slice, failures, is_gate, small};
@@ -7,14 +7,12 @@ use super::trace::{Sel, Trace};
 use halo2_proofs::dev::VerifyFailure;
 use halo2_proofs::halo2curves::bn256::Fr;
 use veil_verifier::circuit::tables::fr_i128;
+use veil_verifier::circuit::DIV_LANES;
 
-/// The logical `lk` operands of a `div2` lane: (quotient, output, remainder).
+/// The logical `lk` operands of a `div4` lane: (quotient, output, remainder).
 fn lane_operands(lane: usize) -> (usize, usize, usize) {
-    if lane == 0 {
-        (0, 1, 2)
-    } else {
-        (6, 7, 4)
-    }
+    let (q, r) = DIV_LANES[lane];
+    (2 * q, 2 * q + 1, 2 * r)
 }
 
 /// A failure of the logUp argument: a tuple outside the table leaves its running sum non-zero at the end.
@@ -22,18 +20,23 @@ fn is_lookup(f: &VerifyFailure) -> bool {
     is_gate(f, "lookup_last")
 }
 
-/// The first `div2` row and its fixed divisor per lane.
-fn first_div2(t: &Trace) -> (usize, [i128; 2]) {
-    let row = t.selectors.iter().find(|(s, _)| *s == Sel::Div2).map(|&(_, r)| r).expect("a div2 row");
-    (row, [small(t.f[3][row]); 2])
+/// The `div4` rows.
+fn div4_rows(t: &Trace) -> Vec<usize> {
+    t.selectors.iter().filter(|(s, _)| *s == Sel::Div4).map(|&(_, r)| r).collect()
+}
+
+/// The first `div4` row and its fixed divisor, shared by its lanes.
+fn first_div4(t: &Trace) -> (usize, i128) {
+    let row = div4_rows(t)[0];
+    (row, small(t.f[3][row]))
 }
 
 #[test]
-fn a_quotient_off_by_one_with_its_remainder_moved_out_of_range_is_rejected_in_both_lanes() {
+fn a_quotient_off_by_one_with_its_remainder_moved_out_of_range_is_rejected_in_every_lane() {
     let (_, _, honest) = conv_relu_slice();
     let k = honest.k();
-    let (row, divisors) = first_div2(&honest.trace);
-    for (lane, divisor) in divisors.into_iter().enumerate() {
+    let (row, divisor) = first_div4(&honest.trace);
+    for lane in 0..DIV_LANES.len() {
         let (q_op, _, r_op) = lane_operands(lane);
         for step in [1i128, -1] {
             // q ± 1 with r ∓ D keeps the division relation; the remainder leaves [0, D).
@@ -51,8 +54,8 @@ fn a_quotient_off_by_one_with_its_remainder_moved_out_of_range_is_rejected_in_bo
 fn a_remainder_changed_alone_breaks_its_lane_of_the_division_gate() {
     let (_, _, honest) = conv_relu_slice();
     let k = honest.k();
-    let (row, _) = first_div2(&honest.trace);
-    for lane in 0..2 {
+    let (row, _) = first_div4(&honest.trace);
+    for lane in 0..DIV_LANES.len() {
         let (_, _, r_op) = lane_operands(lane);
         let mut t = (*honest.trace).clone();
         let r = small(t.lk[r_op][row]);
@@ -60,23 +63,20 @@ fn a_remainder_changed_alone_breaks_its_lane_of_the_division_gate() {
         t.lk[r_op][row] = fr_i128(if r > 0 { r - 1 } else { r + 1 });
         let fails = failures(t, k);
         assert!(!fails.is_empty(), "lane {lane}: accepted");
-        assert!(fails.iter().all(|f| is_gate(f, "div2")), "lane {lane}: only div2 fails: {fails:?}");
+        assert!(fails.iter().all(|f| is_gate(f, "div4")), "lane {lane}: only div4 fails: {fails:?}");
     }
 }
 
 #[test]
-fn a_fused_relu_output_other_than_the_table_s_is_rejected_in_both_lanes() {
+fn a_fused_relu_output_other_than_the_table_s_is_rejected_in_every_lane() {
     let (_, _, honest) = conv_relu_slice();
     let k = honest.k();
     let t0 = &honest.trace;
-    // A div2 row whose lanes both saw a negative quotient: the fused ReLU output is 0 in each.
-    let rows: Vec<usize> = t0.selectors.iter().filter(|(s, _)| *s == Sel::Div2).map(|&(_, r)| r).collect();
-    let row = *rows
-        .iter()
-        .find(|&&r| small(t0.lk[0][r]) < 0 && small(t0.lk[6][r]) < 0)
-        .expect("a row with two negative pre-activations");
-    for lane in 0..2 {
+    let rows = div4_rows(t0);
+    for lane in 0..DIV_LANES.len() {
         let (q_op, y_op, _) = lane_operands(lane);
+        // A row whose lane saw a negative quotient: the fused ReLU output is 0.
+        let row = *rows.iter().find(|&&r| small(t0.lk[q_op][r]) < 0).expect("a negative pre-activation");
         assert_eq!(t0.lk[y_op][row], Fr::zero(), "lane {lane}: the honest output is the ReLU's 0");
         let mut t = (*honest.trace).clone();
         // Claim the clamped pre-activation itself, as if no ReLU had been applied.
@@ -101,8 +101,8 @@ fn a_constant_cell_off_its_fixed_value_is_rejected_by_the_constant_gate() {
     }
 }
 
-/// A pair of slots shares one tag column: an idle slot beside a used one gets the family's entry at 0 (a
-/// table row, the zeros the gates that read idle slots expect), and two families in one pair are refused.
+/// Slots share tag columns: an idle slot beside a used one under the same tag gets the family's entry at 0 (a
+/// table row, the zeros the gates that read idle slots expect), and two families under one tag are refused.
 #[test]
 fn an_idle_slot_takes_its_partner_s_family_at_zero_and_a_pair_holds_one_family() {
     use veil_verifier::circuit::tables::Family;
@@ -115,7 +115,10 @@ fn an_idle_slot_takes_its_partner_s_family_at_zero_and_a_pair_holds_one_family()
     t.lk[7][row] = Fr::from(5);
     t.finish().expect("one family per pair");
     assert_eq!(t.tag[0][row], Fr::from(relu.tag()), "slot 3 is looked up under slot 0's family");
-    assert_eq!((t.lk[6][row], t.lk[7][row]), (Fr::zero(), Fr::zero()), "the idle slot holds (0, ReLU(0))");
+    for idle in [3, 4, 7] {
+        let (x, y) = (t.lk[2 * idle][row], t.lk[2 * idle + 1][row]);
+        assert_eq!((x, y), (Fr::zero(), Fr::zero()), "idle slot {idle} holds (0, ReLU(0))");
+    }
     assert_eq!((t.lk[0][row], t.lk[1][row]), (Fr::from(3), Fr::from(3)), "the used slot is untouched");
 
     let mut clash = Trace::new(veil_verifier::circuit::SliceParams::default());

@@ -43,6 +43,7 @@ pub(crate) enum Sel {
     DotStart,
     Div,
     Div2,
+    Div4,
     Bound,
     Sum,
     SumStart,
@@ -59,7 +60,7 @@ pub(crate) enum Sel {
 /// A step of the phase-2 program, run in order once `z` and `α` are known.
 #[derive(Clone, Debug)]
 pub(crate) enum Phase2 {
-    /// Horner chains `h[i] = h[i]·z + g[i]` over rows `start..start+len` in lanes `0..lanes`.
+    /// Horner chains `h[i] = h[i]·z² + g[2i]·z + g[2i+1]` over rows `start..start+len` in lanes `0..lanes`.
     HornerZ { start: usize, len: usize, lanes: usize },
     /// Weight-track Horner chains `hw = hw(prev)·α^W + Σ_j wt[j]·α^(W−1−j)`: `chains` chains of `rows` rows each,
     /// one after another from weight-track row `start`.
@@ -85,8 +86,8 @@ pub(crate) struct Trace {
     pub h: Vec<Vec<Fr>>,
     /// The tag columns, one per pair of slots ([`SLOT_TAG`]).
     pub tag: Vec<Vec<Fr>>,
-    /// Per row, a bit for each slot the layout gave a family: [`Trace::finish`] fills a tagged slot's idle
-    /// partner with its family's entry at 0 (the pair shares one tag), then frees this.
+    /// Per row, a bit for each slot the layout gave a family: [`Trace::finish`] fills the idle slots under a
+    /// tagged slot's tag column with its family's entry at 0 (they share one tag), then frees this.
     tagged: Vec<u8>,
     /// The first row where two slots of a pair were given different families (a layout error).
     tag_clash: Option<usize>,
@@ -165,7 +166,7 @@ impl Trace {
     }
 
     /// Ends the layout: the trace's rows become the longer of the two tracks, and a slot its row leaves idle
-    /// while its partner looks up a family (the pair shares one tag) gets that family's entry at `x = 0`:
+    /// while another slot under its tag column looks up a family gets that family's entry at `x = 0`:
     /// `(0, 0)` for every family but `Exp`, so gates that read idle slots see the zeros they always did. No
     /// gate's soundness rests on an idle slot: `docs/soundness.md` §2.1.
     pub fn finish(&mut self) -> Result<(), ProveError> {
@@ -187,19 +188,20 @@ impl Trace {
             .map(|(f, y)| (Fr::from(f.tag()), fr_i64(y)))
             .collect();
         for (row, &bits) in std::mem::take(&mut self.tagged).iter().enumerate() {
-            for (a, b) in [(0, 3), (1, 2)] {
-                let idle = match (bits >> a & 1, bits >> b & 1) {
-                    (1, 0) => b,
-                    (0, 1) => a,
-                    _ => continue,
-                };
-                let tag = self.tag[SLOT_TAG[idle]][row];
+            for column in 0..TAGS {
+                let slots = (0..SLOTS).filter(|&j| SLOT_TAG[j] == column);
+                if !slots.clone().any(|j| bits >> j & 1 == 1) {
+                    continue;
+                }
+                let tag = self.tag[column][row];
                 let y = at_zero.iter().find(|(t, _)| *t == tag).map(|&(_, y)| y).ok_or_else(|| {
                     ProveError::Unsupported(format!("row {row}: a lookup family without an entry at 0"))
                 })?;
-                self.lk[2 * idle][row] = Fr::zero();
-                if lk_index(2 * idle + 1).is_some() {
-                    self.lk[2 * idle + 1][row] = y;
+                for idle in slots.filter(|&j| bits >> j & 1 == 0) {
+                    self.lk[2 * idle][row] = Fr::zero();
+                    if lk_index(2 * idle + 1).is_some() {
+                        self.lk[2 * idle + 1][row] = y;
+                    }
                 }
             }
         }
@@ -252,7 +254,7 @@ impl Trace {
         self.copy(dst, src);
     }
 
-    /// Sets a lookup slot's tag at `row`; the slots of a pair must look up one family.
+    /// Sets a lookup slot's tag at `row`; the slots under one tag column must look up one family.
     pub fn tag(&mut self, slot: usize, row: usize, family: Family) {
         self.families.insert(family);
         let (cell, value) = (&mut self.tag[SLOT_TAG[slot]][row], Fr::from(family.tag()));
@@ -321,8 +323,10 @@ impl Trace {
         for step in &self.phase2 {
             match *step {
                 Phase2::HornerZ { start, len, lanes } => {
-                    for col in &self.g[..lanes] {
-                        out.extend_from_slice(&col[start..start + len]);
+                    for i in 0..lanes {
+                        for r in start..start + len {
+                            out.extend([self.g[2 * i][r], self.g[2 * i + 1][r]]);
+                        }
                     }
                 }
                 Phase2::Copy { src, .. } if !matches!(src.col, Col::H(_)) => out.push(self.get(src)),
@@ -363,8 +367,9 @@ impl Trace {
                     for i in 0..lanes {
                         let mut acc = Fr::zero();
                         for r in start..start + len {
-                            let v = phase1(&|| self.g[i][r]);
-                            acc = if r == start { v } else { acc * z + v };
+                            let a = phase1(&|| self.g[2 * i][r]);
+                            let b = phase1(&|| self.g[2 * i + 1][r]);
+                            acc = acc * z * z + a * z + b;
                             hc[i][r] = acc;
                         }
                     }

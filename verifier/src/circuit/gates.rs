@@ -1,6 +1,6 @@
 //! The custom gates. Each is named so `MockProver` failures point at the relation that broke.
 
-use super::{Selectors, SliceConfig, COPY_SLOTS, G, H, HW, LK, SLOT_X, SLOT_Y};
+use super::{Selectors, SliceConfig, COPY_SLOTS, DIV_LANES, G, HORNER_LANES, HW, LK, SLOT_X, SLOT_Y};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, VirtualCells};
 use halo2_proofs::poly::Rotation;
@@ -23,6 +23,7 @@ pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>) -> Selectors {
         dot_start: s(),
         div: s(),
         div2: s(),
+        div4: s(),
         bound: s(),
         sum: s(),
         sum_start: s(),
@@ -63,22 +64,28 @@ fn constant(v: u64) -> Expression<Fr> {
 pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
     let (s, lk, g, h, f) = (c.s, c.lk, c.g, c.h, c.f);
     let (zc, ac) = (c.z, c.alpha);
+    // Two values a row in each lane: `h' = h·z² + a'·z + b'` with `(a, b) = (g[2i], g[2i + 1])`.
     meta.create_gate("horner_z", |m| {
         let q = m.query_selector(s.horner_z);
         let z = m.query_challenge(zc);
-        (0..H.min(G))
+        (0..HORNER_LANES)
             .map(|i| {
                 let next = m.query_advice(h[i], Rotation::next());
                 let cur = m.query_advice(h[i], Rotation::cur());
-                let t = m.query_advice(g[i], Rotation::next());
-                q.clone() * (next - cur * z.clone() - t)
+                let a = m.query_advice(g[2 * i], Rotation::next());
+                let b = m.query_advice(g[2 * i + 1], Rotation::next());
+                q.clone() * (next - cur * z.clone() * z.clone() - a * z.clone() - b)
             })
             .collect::<Vec<_>>()
     });
     meta.create_gate("horner_z_start", |m| {
         let q = m.query_selector(s.horner_z_start);
-        (0..H.min(G))
-            .map(|i| q.clone() * (m.query_advice(h[i], Rotation::cur()) - m.query_advice(g[i], Rotation::cur())))
+        let z = m.query_challenge(zc);
+        (0..HORNER_LANES)
+            .map(|i| {
+                let (a, b) = (m.query_advice(g[2 * i], Rotation::cur()), m.query_advice(g[2 * i + 1], Rotation::cur()));
+                q.clone() * (m.query_advice(h[i], Rotation::cur()) - a * z.clone() - b)
+            })
             .collect::<Vec<_>>()
     });
     // The weight track: one chain of `W` weights a row in `h[HW]`, `Σ_j w_j·α^(W−1−j)` in Horner form.
@@ -161,13 +168,33 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
     meta.create_gate("div2", |m| {
         let q = m.query_selector(s.div2);
         let cur = Rotation::cur();
-        // Lane 0 reads g0, g1, lane 1 reads g3, g4; both share the coefficients f0..f3. Quotients in slots 0
-        // and 3, remainders in slots 1 and 2.
-        [(0, 0, 1), (3, 3, 2)]
-            .into_iter()
-            .map(|(gi, qs, rs)| {
-                let num = m.query_advice(g[gi], cur) * m.query_fixed(f[0], cur)
-                    + m.query_advice(g[gi + 1], cur) * m.query_fixed(f[1], cur)
+        // Lane 0 reads g0..g5, lane 1 g6..g11; both share the coefficients f0..f3. Quotients in slots 0 and
+        // 3, remainders in slots 1 and 2.
+        DIV_LANES[..2]
+            .iter()
+            .enumerate()
+            .map(|(l, &(qs, rs))| {
+                let base = l * G / 2;
+                let shared = (base + 2..base + G / 2)
+                    .fold(m.query_advice(g[base + 1], cur), |a, i| a + m.query_advice(g[i], cur));
+                let num = m.query_advice(g[base], cur) * m.query_fixed(f[0], cur)
+                    + shared * m.query_fixed(f[1], cur)
+                    + m.query_fixed(f[2], cur);
+                let quotient = m.query_advice(lk[SLOT_X[qs]], cur) * m.query_fixed(f[3], cur);
+                q.clone() * (num - quotient - m.query_advice(lk[SLOT_X[rs]], cur))
+            })
+            .collect::<Vec<_>>()
+    });
+    meta.create_gate("div4", |m| {
+        let q = m.query_selector(s.div4);
+        let cur = Rotation::cur();
+        // Lane l reads g[3l] and g[3l+1] under the shared coefficients f0..f3.
+        DIV_LANES
+            .iter()
+            .enumerate()
+            .map(|(l, &(qs, rs))| {
+                let num = m.query_advice(g[3 * l], cur) * m.query_fixed(f[0], cur)
+                    + m.query_advice(g[3 * l + 1], cur) * m.query_fixed(f[1], cur)
                     + m.query_fixed(f[2], cur);
                 let quotient = m.query_advice(lk[SLOT_X[qs]], cur) * m.query_fixed(f[3], cur);
                 q.clone() * (num - quotient - m.query_advice(lk[SLOT_X[rs]], cur))
@@ -214,6 +241,7 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
             })
             .collect::<Vec<_>>()
     });
+    // Packing reads each lane's `y`: a `Clamp` lookup makes it a `bits`-bit signed value whatever its `x`.
     meta.create_gate("pack", |m| {
         let q = m.query_selector(s.pack);
         let (base, offset) = (m.query_fixed(f[4], Rotation::next()), m.query_fixed(f[5], Rotation::next()));
@@ -223,7 +251,7 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
             .map(|(l, j)| {
                 let next = m.query_advice(g[l], Rotation::next());
                 let cur = m.query_advice(g[l], Rotation::cur());
-                let v = m.query_advice(lk[SLOT_X[j]], Rotation::next());
+                let v = m.query_advice(slot_y(lk, j), Rotation::next());
                 q.clone() * (next - cur * base.clone() - v - offset.clone())
             })
             .collect::<Vec<_>>()
@@ -235,7 +263,7 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
             .into_iter()
             .enumerate()
             .map(|(l, j)| {
-                let v = m.query_advice(lk[SLOT_X[j]], Rotation::cur());
+                let v = m.query_advice(slot_y(lk, j), Rotation::cur());
                 q.clone() * (m.query_advice(g[l], Rotation::cur()) - v - offset.clone())
             })
             .collect::<Vec<_>>()

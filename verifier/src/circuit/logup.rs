@@ -2,28 +2,30 @@
 //! (logUp, Haböck 2022) in custom gates rather than with halo2's permutation-based lookup.
 //!
 //! After phase 1 (which commits the operands and the table multiplicities `m`), challenges `θ` and `β` are
-//! drawn. With `f_j = tag_j + θ·x_j + θ²·y_j` for slot `j` and `T = T₀ + θ·T₁ + θ²·T₂` for the table row, the
-//! two phase-2 columns hold, on every row `r` of the lookup region `0..R`:
+//! drawn. With `d_j = 1/(β + f_j)`, `f_j = tag_j + θ·x_j + θ²·y_j` for slot `j` and `d_T = 1/(β + T)`,
+//! `T = T₀ + θ·T₁ + θ²·T₂` for the table row, the four phase-2 columns hold, on every row `r` of the lookup
+//! region `0..R`:
 //!
 //! ```text
-//! u = 1/(β + f_0) + 1/(β + f_1) − m/(β + T)
-//! S(r) = S(r − 1) + u(r) + 1/(β + f_2(r)) + 1/(β + f_3(r))      (S(−1) = 0),      S(R − 1) = 0
+//! u = d_0 + d_1 − m·d_T        v = d_2 + d_3        w = d_4 + d_5
+//! S(r) = S(r − 1) + u(r) + v(r) + w(r) + d_6(r) + d_7(r)      (S(−1) = 0),      S(R − 1) = 0
 //! ```
 //!
 //! so `Σ_r Σ_j 1/(β + f_j(r)) = Σ_r m(r)/(β + T(r))`. As rational functions of `β` the two sides agree only if
 //! every `f_j(r)` is some `T(r')` (the field's characteristic exceeds the number of lookups), and the
 //! compression by `θ` is injective on small tuples except with negligible probability; `docs/soundness.md`
-//! §2.1 gives the argument. Each gate is written without division:
+//! §2.1 gives the argument. Each gate is written without division (`D_j = β + f_j`):
 //!
 //! ```text
-//! lookup:       u·(β+f_0)(β+f_1)(β+T) − (2β+f_0+f_1)(β+T) + m·(β+f_0)(β+f_1) = 0          (degree 4)
-//! lookup_first: (S − u)·(β+f_2)(β+f_3) − (2β+f_2+f_3) = 0                                  (degree 3)
-//! lookup_next:  (S − S(prev) − u)·(β+f_2)(β+f_3) − (2β+f_2+f_3) = 0
+//! lookup:       u·D_0·D_1·D_T − (D_0 + D_1)·D_T + m·D_0·D_1 = 0                             (degree 4)
+//! lookup_pair:  v·D_2·D_3 − (D_2 + D_3) = 0,   w·D_4·D_5 − (D_4 + D_5) = 0                    (degree 3)
+//! lookup_first: (S − u − v − w)·D_6·D_7 − (D_6 + D_7) = 0                                     (degree 3)
+//! lookup_next:  (S − S(prev) − u − v − w)·D_6·D_7 − (D_6 + D_7) = 0
 //! lookup_last:  S = 0
 //! ```
 //!
-//! Against halo2's lookups (three committed polynomials per lookup, plus sorting), four slots cost three
-//! polynomials: `m`, `u` and `S`.
+//! Against halo2's lookups (three committed polynomials per lookup, plus sorting), eight slots cost five
+//! polynomials: `m`, `u`, `v`, `w` and `S`.
 
 use super::{SLOT_TAG, SLOT_X, SLOT_Y, TAGS};
 use halo2_proofs::halo2curves::bn256::Fr;
@@ -39,13 +41,15 @@ pub struct LogupConfig {
     pub mult: Column<Advice>,
     /// `u`: slots 0 and 1 minus the table row (phase 2).
     pub helper: Column<Advice>,
+    /// `v` and `w`: slots 2 and 3, slots 4 and 5 (phase 2).
+    pub pairs: [Column<Advice>; 2],
     /// The running sum `S` (phase 2).
     pub sum: Column<Advice>,
     /// On every row of the lookup region: the helper's relation.
     pub row: Selector,
-    /// On the first row: `S = u + 1/(β + f_2) + 1/(β + f_3)`.
+    /// On the first row: `S = u + v + w + 1/(β + f_6) + 1/(β + f_7)`.
     pub first: Selector,
-    /// On every later row of the region: `S = S(prev) + u + 1/(β + f_2) + 1/(β + f_3)`.
+    /// On every later row of the region: `S = S(prev) + u + v + w + 1/(β + f_6) + 1/(β + f_7)`.
     pub next: Selector,
     /// On the region's last row: `S = 0`.
     pub last: Selector,
@@ -61,12 +65,13 @@ pub fn configure(
     tag: [Column<Fixed>; TAGS],
     lk: [Column<Advice>; super::LK],
     mult: Column<Advice>,
-    phase2: [Column<Advice>; 2],
+    phase2: [Column<Advice>; 4],
     (theta, beta): (Challenge, Challenge),
 ) -> LogupConfig {
     let table = [meta.fixed_column(), meta.fixed_column(), meta.fixed_column()];
     let [row, first, next, last] = [meta.selector(), meta.selector(), meta.selector(), meta.selector()];
-    let c = LogupConfig { table, mult, helper: phase2[0], sum: phase2[1], row, first, next, last, theta, beta };
+    let pairs = [phase2[1], phase2[2]];
+    let c = LogupConfig { table, mult, helper: phase2[0], pairs, sum: phase2[3], row, first, next, last, theta, beta };
     let slot = |m: &mut VirtualCells<'_, Fr>, j: usize| -> Expression<Fr> {
         let (th, b, cur) = (m.query_challenge(theta), m.query_challenge(beta), Rotation::cur());
         let mut e = m.query_fixed(tag[SLOT_TAG[j]], cur) + th.clone() * m.query_advice(lk[SLOT_X[j]], cur);
@@ -87,15 +92,28 @@ pub fn configure(
         let mult = m.query_advice(c.mult, cur);
         vec![q * (u * d0.clone() * d1.clone() * dt.clone() - (d0.clone() + d1.clone()) * dt + mult * d0 * d1)]
     });
-    // `S − S(prev) − u = 1/(β + f_2) + 1/(β + f_3)`, times both denominators.
+    meta.create_gate("lookup_pair", |m| {
+        let q = m.query_selector(c.row);
+        [(1, 2), (2, 4)]
+            .map(|(k, j)| {
+                let [da, db] = [j, j + 1].map(|j| slot(m, j));
+                let v = m.query_advice(phase2[k], Rotation::cur());
+                q.clone() * (v * da.clone() * db.clone() - (da + db))
+            })
+            .to_vec()
+    });
+    // `S − S(prev) − u − v − w = 1/(β + f_6) + 1/(β + f_7)`, times both denominators.
     let sum_gate = |m: &mut VirtualCells<'_, Fr>, prev: Option<Expression<Fr>>| {
         let cur = Rotation::cur();
         let mut step = m.query_advice(c.sum, cur) - m.query_advice(c.helper, cur);
+        for col in c.pairs {
+            step = step - m.query_advice(col, cur);
+        }
         if let Some(p) = prev {
             step = step - p;
         }
-        let [d2, d3] = [2, 3].map(|j| slot(m, j));
-        step * d2.clone() * d3.clone() - (d2 + d3)
+        let [d6, d7] = [6, 7].map(|j| slot(m, j));
+        step * d6.clone() * d7.clone() - (d6 + d7)
     };
     meta.create_gate("lookup_first", |m| {
         let q = m.query_selector(c.first);

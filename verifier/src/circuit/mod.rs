@@ -6,11 +6,13 @@
 //! [`SliceParams`] (carried in the verifying artifact) without knowing the model.
 //! The prover's row layout lives in `veil-core`; `docs/soundness.md` argues why each gate is sound.
 //!
-//! Columns: 6 phase-1 lookup operands `lk` in 4 slots: `(tag, x, y)` for slots 0 and 3, `(tag, x)` for
-//! slots 1 and 2 (range limbs; see [`SLOT_X`], [`SLOT_Y`]), each pair of slots under one fixed tag column
-//! ([`SLOT_TAG`]); 6 phase-1 advice `g`; 7 phase-2 advice `h` (they hold values that depend on the challenges
-//! `z` and `α`, drawn after phase 1); 6 fixed `f`, 1 to 12 fixed weights `wt`; one instance column. Every slot's tuple is checked against a `(tag, x, y)` table by the logUp
-//! argument of [`logup`] (one phase-1 multiplicity column, two phase-2 columns). Gates have degree at most 5.
+//! Columns: 12 phase-1 lookup operands `lk` in 8 slots, two halves of four: `(tag, x, y)` for slots 0, 3, 4
+//! and 7, `(tag, x)` for slots 1, 2, 5 and 6 (range limbs; see [`SLOT_X`], [`SLOT_Y`]), slots 0, 3, 4, 7 under
+//! one fixed tag column and the limb slots under the other ([`SLOT_TAG`]); 12 phase-1 advice `g`; 7 phase-2
+//! advice `h` (they hold values that depend on the challenges `z` and `α`, drawn after phase 1); 6 fixed `f`,
+//! 1 to 12 fixed weights `wt`; one instance column. Every slot's tuple is checked against a `(tag, x, y)` table
+//! by the logUp argument of [`logup`] (one phase-1 multiplicity column, four phase-2 columns). Gates have
+//! degree at most 5.
 
 mod gates;
 pub mod logup;
@@ -26,20 +28,25 @@ use halo2_proofs::plonk::{
 };
 
 /// Lookup slots per row.
-pub const SLOTS: usize = 4;
+pub const SLOTS: usize = 8;
 /// Lookup operand columns.
-pub const LK: usize = 6;
+pub const LK: usize = 12;
 /// The `lk` column holding slot `j`'s `x` operand.
-pub const SLOT_X: [usize; SLOTS] = [0, 2, 3, 4];
-/// The `lk` column holding slot `j`'s `y` operand; slots 1 and 2 look up `(tag, x)` only.
-pub const SLOT_Y: [Option<usize>; SLOTS] = [Some(1), None, None, Some(5)];
-/// Slots whose operands take part in copy constraints (the others hold range limbs only).
+pub const SLOT_X: [usize; SLOTS] = [0, 2, 3, 4, 6, 8, 9, 10];
+/// The `lk` column holding slot `j`'s `y` operand; slots 1, 2, 5 and 6 look up `(tag, x)` only.
+pub const SLOT_Y: [Option<usize>; SLOTS] = [Some(1), None, None, Some(5), Some(7), None, None, Some(11)];
+/// Slots whose `x` and `y` operands take part in copy constraints (the limb slots hold range limbs only).
 pub const COPY_SLOTS: [usize; 2] = [0, 3];
-/// Fixed tag columns: slots 0 and 3 share one (the two lanes of a row look up one family), slots 1 and 2
+/// Slots of the second half whose `y` operand takes part in copy constraints: the outputs of a `div4` row's
+/// lanes 2 and 3.
+pub const OUT_SLOTS: [usize; 2] = [4, 7];
+/// The quotient and remainder slots of each lane of a `div4` row (the first two are those of a `div2` row).
+pub const DIV_LANES: [(usize, usize); 4] = [(0, 1), (3, 2), (4, 5), (7, 6)];
+/// Fixed tag columns: slots 0, 3, 4 and 7 share one (the lanes of a row look up one family), the limb slots
 /// the other (range limbs of one width).
 pub const TAGS: usize = 2;
 /// The tag column of slot `j`.
-pub const SLOT_TAG: [usize; SLOTS] = [0, 1, 1, 0];
+pub const SLOT_TAG: [usize; SLOTS] = [0, 1, 1, 0, 0, 1, 1, 0];
 
 /// The `lk` column of logical operand `i` (`2j` = slot `j`'s `x`, `2j + 1` its `y`), if the slot has it.
 pub fn lk_index(i: usize) -> Option<usize> {
@@ -53,7 +60,9 @@ pub fn lk_index(i: usize) -> Option<usize> {
     }
 }
 /// Phase-1 general advice columns.
-pub const G: usize = 6;
+pub const G: usize = 12;
+/// Lanes of a `horner_z` row: lane `i` folds `g[2i]` and `g[2i + 1]` into `h[i]`.
+pub const HORNER_LANES: usize = 6;
 /// Phase-2 advice columns: six general ones and the weight accumulator [`HW`].
 pub const H: usize = 7;
 /// The phase-2 column of the weight track: `horner_w` chains accumulate there, beside the other relations.
@@ -94,9 +103,9 @@ impl Default for SliceParams {
 /// The selectors of the custom gates (see `gates.rs` for each relation).
 #[derive(Clone, Copy, Debug)]
 pub struct Selectors {
-    /// `h[i]' = h[i]·z + g[i]'` in six lanes (Horner over phase-1 values).
+    /// `h[i]' = h[i]·z² + g[2i]'·z + g[2i+1]'` in six lanes (Horner over phase-1 values, two a row).
     pub horner_z: Selector,
-    /// `h[i] = g[i]`: a Horner chain's first row.
+    /// `h[i] = g[2i]·z + g[2i+1]`: a Horner chain's first row.
     pub horner_z_start: Selector,
     /// `hw = hw(prev)·α^W + Σ_j wt[j]·α^(W−1−j)` on a weight chain's later rows (Horner over fixed weights,
     /// `W` = [`SliceParams::weights`] per row, in the weight track's column [`HW`]).
@@ -115,13 +124,17 @@ pub struct Selectors {
     pub dot: Selector,
     /// `h[2] = h[0]·h[1]`, `h[5] = h[3]·h[4]`.
     pub dot_start: Selector,
-    /// `g0·f0 + (g1 + … + g5)·f1 + f2 = x0·f3 + r`, `r = x1 + f5·x2 + f4·x3` (a rounded division; the limbs
+    /// `g0·f0 + (g1 + … + g11)·f1 + f2 = x0·f3 + r`, `r = x1 + f5·x2 + f4·x3` (a rounded division; the limbs
     /// `x1..x3` are range-checked).
     pub div: Selector,
-    /// Two rounded divisions with the same coefficients in one row, each with a one-limb remainder:
-    /// `g0·f0 + g1·f1 + f2 = x0·f3 + x1` and `g3·f0 + g4·f1 + f2 = x3·f3 + x2` (`x_j` = slot `j`'s `x`;
-    /// slots 0 and 3 hold the quotients, slots 1 and 2 the remainders).
+    /// Two rounded divisions with the same coefficients in one row, each with a one-limb remainder and up to
+    /// six numerator cells: `g0·f0 + (g1 + … + g5)·f1 + f2 = x0·f3 + x1` and
+    /// `g6·f0 + (g7 + … + g11)·f1 + f2 = x3·f3 + x2` (`x_j` = slot `j`'s `x`).
     pub div2: Selector,
+    /// Four rounded divisions with the same coefficients in one row, each with a one-limb remainder and up to
+    /// two numerator cells: `g[3l]·f0 + g[3l+1]·f1 + f2 = x_q·f3 + x_r` for lane `l` with `(q, r)` =
+    /// [`DIV_LANES`]`[l]`.
+    pub div4: Selector,
     /// `r(next) = r + f2(next)`: the remainder's upper bound for a divisor that is not a power of two.
     pub bound: Selector,
     /// `g[2l+1]' = g[2l+1] + g[2l]'` in three lanes (running sums).
@@ -188,12 +201,13 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> SliceC
     let wt = (0..params.weights).map(|_| meta.fixed_column()).collect();
     let instance = meta.instance_column();
     meta.enable_equality(instance);
-    let copied = COPY_SLOTS.iter().flat_map(|&j| [Some(SLOT_X[j]), SLOT_Y[j]]).flatten().map(|i| lk[i]);
+    let copied = COPY_SLOTS.iter().flat_map(|&j| [Some(SLOT_X[j]), SLOT_Y[j]]).flatten();
+    let copied = copied.chain(OUT_SLOTS.iter().filter_map(|&j| SLOT_Y[j])).map(|i| lk[i]);
     for c in copied.chain(g).chain(h) {
         meta.enable_equality(c);
     }
     let mult = meta.advice_column_in(FirstPhase);
-    let phase2 = [(); 2].map(|_| meta.advice_column_in(SecondPhase));
+    let phase2 = [(); 4].map(|_| meta.advice_column_in(SecondPhase));
     let challenges = (meta.challenge_usable_after(FirstPhase), meta.challenge_usable_after(FirstPhase));
     let logup = logup::configure(meta, tag, lk, mult, phase2, challenges);
     let s = gates::selectors(meta);

@@ -18,11 +18,6 @@ pub enum Family {
         /// Width.
         bits: u32,
     },
-    /// `x ∈ [−2^(bits−1), 2^(bits−1))`, `y = 0`: a signed value of `bits` bits.
-    Signed {
-        /// Width.
-        bits: u32,
-    },
     /// `x ∈ [−2^(wide−1), 2^(wide−1))`, `y = clamp(x)` to `bits` signed bits: saturation after a division.
     Clamp {
         /// Output width.
@@ -57,7 +52,6 @@ impl Family {
     pub fn tag(&self) -> u64 {
         match *self {
             Family::Range { bits } => 1 + bits as u64,
-            Family::Signed { bits } => 100 + bits as u64,
             Family::Clamp { bits, wide } => 1000 + 100 * wide as u64 + bits as u64,
             Family::Relu { bits } => 200 + bits as u64,
             Family::ClampRelu { bits, wide } => 5000 + 100 * wide as u64 + bits as u64,
@@ -70,7 +64,6 @@ impl Family {
         let signed = |bits: u32| -(1i64 << (bits - 1))..(1i64 << (bits - 1));
         match *self {
             Family::Range { bits } => (0..1i64 << bits).map(|x| (x, 0)).collect(),
-            Family::Signed { bits } => signed(bits).map(|x| (x, 0)).collect(),
             Family::Clamp { bits, wide } => {
                 let limit = 1i64 << (bits - 1);
                 signed(wide).map(|x| (x, x.clamp(-limit, limit - 1))).collect()
