@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use veil_core::compiled::Compiled;
 use veil_core::manifest::Task;
-use veil_core::prove::{slice_circuit, ClaimModel};
+use veil_core::prove::{fit_slice, ClaimModel};
 use veil_core::slice::SlicePolicy;
 use veil_core::Model;
 use veil_verifier::artifact::VerifyingArtifact;
@@ -106,7 +106,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let ks = specs
         .iter()
         .enumerate()
-        .map(|(i, s)| Ok(slice_circuit(&graph, s, (i + 1 == specs.len()).then_some(&claims), None)?.k()))
+        .map(|(i, s)| Ok(fit_slice(&graph, s, (i + 1 == specs.len()).then_some(&claims))?.1.k()))
         .collect::<Result<Vec<u32>>>()?;
     let k = ks.iter().copied().max().context("the plan has no slices")?;
     if let SlicePolicy::Balanced { max_k } = policy {

@@ -10,7 +10,8 @@ mod keys;
 pub use keys::KeySource;
 
 use crate::prove::{
-    commit, prove, slice_circuit, verifying_key, ClaimModel, ClaimRequest, KeyCache, ProveError, SliceInputs, SliceSpec,
+    commit, fit_slice, prove, slice_circuit, verifying_key, ClaimModel, ClaimRequest, KeyCache, ProveError,
+    SliceInputs, SliceSpec,
 };
 use crate::quant::QuantizedGraph;
 use crate::slice::SlicePlan;
@@ -131,7 +132,9 @@ impl Compiled {
         for (i, s) in slices.iter_mut().enumerate() {
             progress("keys", i, count);
             let last = i + 1 == count;
-            let mut circuit = slice_circuit(&graph, s, last.then_some(&claims), None)?;
+            // Each slice takes the range-limb width that gives it the smaller size.
+            let (fitted, mut circuit) = fit_slice(&graph, s, last.then_some(&claims))?;
+            *s = fitted;
             // Each slice keeps only the weight columns it needs at its size (the size stays the same).
             let weights = circuit.fewest_weight_columns();
             if weights != s.weights {

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use rand_core::{RngCore, SeedableRng};
 use std::collections::HashMap;
 use veil_core::ir::{Pool, ValueId};
-use veil_core::prove::{slice_circuit, ClaimRequest, SliceInputs, SliceSpec};
+use veil_core::prove::{slice_circuit, ClaimRequest, SliceInputs, SliceSpec, RANGE_BITS};
 use veil_core::quant::{QNode, QOp, QValue, QuantConfig, QuantizedGraph, Requant};
 use veil_core::tensor::Tensor;
 
@@ -46,11 +46,19 @@ fn check(graph: &QuantizedGraph, inputs: Vec<Tensor<i64>>) -> Result<(), TestCas
         inputs: graph.inputs.clone(),
         outputs: graph.outputs.clone(),
         weights: 12,
+        range_bits: RANGE_BITS[0],
     };
     let blinds: HashMap<ValueId, Fr> =
         graph.inputs.iter().chain(&graph.outputs).enumerate().map(|(i, &id)| (id, Fr::from(11 + i as u64))).collect();
     let witness = SliceInputs { values: &values, blinds: &blinds, binding: Fr::from(5), claim: ClaimRequest::Output };
+    // The narrow range width takes remainders of up to two 12-bit limbs; wider ones need the wide width.
     let circuit = match slice_circuit(graph, &spec, None, Some(&witness)) {
+        Err(veil_core::prove::ProveError::Unsupported(_)) => {
+            slice_circuit(graph, &SliceSpec { range_bits: RANGE_BITS[1], ..spec.clone() }, None, Some(&witness))
+        }
+        other => other,
+    };
+    let circuit = match circuit {
         Ok(c) => c,
         // A quotient beyond the clamp table's range is a documented completeness limit, not a failure.
         Err(veil_core::prove::ProveError::Saturation { .. }) => return Err(TestCaseError::reject("saturates")),

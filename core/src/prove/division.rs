@@ -5,11 +5,12 @@
 //! normalized without changing its result:
 //! - a power-of-two divisor `2^s` sheds the power of two its coefficients share:
 //!   `⌊(2^t·x + c) / 2^s⌋ = ⌊(x + ⌊c / 2^t⌋) / 2^(s−t)⌋`;
-//! - the remainder width is then widened to a standard one (15 or 30 bits) by scaling numerator and divisor
-//!   by the same power of two, `⌊n / d⌋ = ⌊n·2^e / (d·2^e)⌋`, so every remainder limb is checked against one
-//!   range table (`Range{15}`) whatever the layer's shift.
+//! - the remainder width is then widened to one or two limbs of the slice's range width `l` (12 or 15 bits,
+//!   `Trace::range_bits`) by scaling numerator and divisor by the same power of two,
+//!   `⌊n / d⌋ = ⌊n·2^e / (d·2^e)⌋`, so every remainder limb is checked against one range table (`Range{l}`)
+//!   whatever the layer's shift.
 //!
-//! A normalized division with a power-of-two divisor and a remainder of at most [`MAX_LIMB_BITS`] bits takes
+//! A normalized division with a power-of-two divisor and a remainder of at most `l` bits takes
 //! one lane of a shared row: a `div4` row (four lanes of at most two numerator cells) or, with up to six
 //! cells (an average pool's window), a `div2` row (two lanes). The lanes of a row share its fixed
 //! coefficients, so they hold divisions with equal coefficients (outputs of one channel, say); a row's spare
@@ -21,7 +22,7 @@ use super::ops::{Cells, Valued};
 use super::trace::{g, lk, CellRef, Sel, Trace};
 use super::ProveError;
 use halo2_proofs::halo2curves::bn256::Fr;
-use veil_verifier::circuit::tables::{fr_i128, Family, MAX_LIMB_BITS};
+use veil_verifier::circuit::tables::{fr_i128, Family};
 use veil_verifier::circuit::{DIV_LANES, G};
 
 /// How far a quotient may fall outside its output range before saturation and still be proved: a `Clamp`
@@ -76,8 +77,10 @@ struct Normal<'a> {
     shared_coeff: i128,
     constant: i128,
     divisor: i128,
-    /// Remainder bits: 12, 15, 24 or 30.
+    /// Remainder bits: one or two limbs of the slice's range width.
     width: u32,
+    /// The slice's range width.
+    limb: u32,
     /// The numerator's value.
     value: i128,
 }
@@ -85,7 +88,7 @@ struct Normal<'a> {
 impl Normal<'_> {
     /// The numerator cells a shared row's lane reads for this division, or `None` when it takes a `div` row.
     fn lane_cells(&self) -> Option<usize> {
-        let fits = self.divisor == 1 << self.width && self.width <= MAX_LIMB_BITS;
+        let fits = self.divisor == 1 << self.width && self.width <= self.limb;
         let cells = 1 + self.shared.len();
         fits.then_some(cells).filter(|&c| c <= LANE2_CELLS)
     }
@@ -103,12 +106,12 @@ impl Normal<'_> {
     }
 }
 
-/// The narrowest standard width holding `bits` bits.
-fn standard_width(bits: u32) -> Option<u32> {
-    [MAX_LIMB_BITS, 2 * MAX_LIMB_BITS].into_iter().find(|&w| bits <= w)
+/// The narrowest standard width holding `bits` bits: one or two limbs of `limb` bits.
+fn standard_width(bits: u32, limb: u32) -> Option<u32> {
+    [limb, 2 * limb].into_iter().find(|&w| bits <= w)
 }
 
-fn normalize<'a>(d: &Division<'a>, what: &str) -> Result<Normal<'a>, ProveError> {
+fn normalize<'a>(d: &Division<'a>, limb: u32, what: &str) -> Result<Normal<'a>, ProveError> {
     let n = &d.numerator;
     if d.divisor <= 0 {
         return Err(ProveError::Unsupported(format!("{what}: divisor {} is not positive", d.divisor)));
@@ -130,11 +133,8 @@ fn normalize<'a>(d: &Division<'a>, what: &str) -> Result<Normal<'a>, ProveError>
         divisor >>= t;
     }
     let bits = 128 - ((divisor - 1) as u128).leading_zeros();
-    let width = standard_width(bits).ok_or_else(|| {
-        ProveError::Unsupported(format!(
-            "{what}: divisor {divisor} needs more than {} remainder bits",
-            2 * MAX_LIMB_BITS
-        ))
+    let width = standard_width(bits, limb).ok_or_else(|| {
+        ProveError::Unsupported(format!("{what}: divisor {divisor} needs more than {} remainder bits", 2 * limb))
     })?;
     let scale = if divisor & (divisor - 1) == 0 { 1i128 << (width - bits) } else { 1 };
     let value = coeff * first.map_or(0, |f| f.2 as i128)
@@ -147,6 +147,7 @@ fn normalize<'a>(d: &Division<'a>, what: &str) -> Result<Normal<'a>, ProveError>
         constant: constant * scale,
         divisor: divisor * scale,
         width,
+        limb,
         value: value * scale,
     })
 }
@@ -181,7 +182,7 @@ fn clamp_family(out: Output) -> Family {
 
 /// Lays out every division of a batch; returns the outputs in order.
 pub(crate) fn divide(t: &mut Trace, divs: &[Division<'_>], out: Output, what: &str) -> Result<Cells, ProveError> {
-    let normal = divs.iter().map(|d| normalize(d, what)).collect::<Result<Vec<_>, _>>()?;
+    let normal = divs.iter().map(|d| normalize(d, t.range_bits, what)).collect::<Result<Vec<_>, _>>()?;
     let mut result: Vec<Option<Valued>> = vec![None; normal.len()];
     // Runs of consecutive lane divisions with equal coefficients share rows: four a row while every one
     // reads at most two cells, else two.
@@ -312,7 +313,7 @@ fn div_row(t: &mut Trace, n: &Normal<'_>, out: Output, what: &str) -> Result<Val
 /// A remainder of a standard `width` in slot 1 (one limb) or slots 1 and 2 (two limbs of `width / 2`, the
 /// second weighed by `f5`).
 fn remainder_limbs(t: &mut Trace, row: usize, r: i128, width: u32) {
-    if width <= MAX_LIMB_BITS {
+    if width <= t.range_bits {
         t.set(lk(2, row), fr_i128(r));
         t.tag(1, row, Family::Range { bits: width });
     } else {
@@ -321,13 +322,13 @@ fn remainder_limbs(t: &mut Trace, row: usize, r: i128, width: u32) {
 }
 
 /// Writes `value` (known to fit `bits` bits) as limbs into the slots from 1 on of `row`: two limbs of at most
-/// [`MAX_LIMB_BITS`] bits when `bits ≤ 2·MAX_LIMB_BITS`, else three, all but the last full. Sets the limb bases `f5` and `f4` the
+/// the slice's range width (`Trace::range_bits`) when `bits` fits two, else three, all but the last full. Sets the limb bases `f5` and `f4` the
 /// remainder relations weigh them with, and tags each limb's range, so the limbs together prove
 /// `0 ≤ value < 2^bits`.
 pub(crate) fn limbs(t: &mut Trace, row: usize, value: i128, bits: u32) {
-    let n = if bits <= 2 * MAX_LIMB_BITS { 2 } else { 3 };
-    // Full limbs share the remainders' `Range{15}` table; only the top limb is narrower.
-    let width = MAX_LIMB_BITS;
+    // Full limbs share the remainders' `Range` table; only the top limb is narrower.
+    let width = t.range_bits;
+    let n = if bits <= 2 * width { 2 } else { 3 };
     t.f[5][row] = Fr::from(1u64 << width);
     if n == 3 {
         t.f[4][row] = Fr::from(1u64 << (2 * width));

@@ -37,7 +37,8 @@ pub(super) fn conv_relu_slice_with(
     let q = quantize(&graph, &calibration, &QuantConfig::default()).expect("quantize");
     let values = q.run_all(&[q.quantize_input(0, &input).expect("input")]).expect("run");
     // Slice: the convolution and its ReLU.
-    let spec = SliceSpec { nodes: 0..2, inputs: vec![q.inputs[0]], outputs: vec![q.nodes[1].output], weights };
+    let spec =
+        SliceSpec { nodes: 0..2, inputs: vec![q.inputs[0]], outputs: vec![q.nodes[1].output], weights, range_bits: 15 };
     let blinds: HashMap<_, _> = [(q.inputs[0], Fr::from(5)), (q.nodes[1].output, Fr::from(6))].into();
     let inputs = super::SliceInputs {
         values: &values,

@@ -38,6 +38,10 @@ pub(crate) fn build(
     let params = SliceParams::new(slice.weights)
         .ok_or_else(|| ProveError::Unsupported(format!("{} weight columns (1 to {MAX_WEIGHTS})", slice.weights)))?;
     let mut t = Trace::new(params);
+    if !super::RANGE_BITS.contains(&slice.range_bits) {
+        return Err(ProveError::Unsupported(format!("range limbs of {} bits", slice.range_bits)));
+    }
+    t.range_bits = slice.range_bits;
     // The binding: a public input every proof must carry, copied into a cell so the permutation argument ties it.
     let row = t.alloc(1);
     t.set(g(0, row), witness.map_or(Fr::zero(), |w| w.binding));

@@ -19,6 +19,8 @@ mod lookup;
 pub(crate) use layout::fuses_relu;
 mod ops;
 mod park;
+#[cfg(test)]
+mod pool_tamper;
 mod profile;
 #[cfg(test)]
 mod tamper;
@@ -201,11 +203,25 @@ pub struct SliceSpec {
     /// [`SliceParams`](veil_verifier::circuit::SliceParams)). A plan's slice starts with the most;
     /// [`SliceCircuit::fewest_weight_columns`] gives the fewest that keep its `k`.
     pub weights: usize,
+    /// Width of the slice's range-check limbs, one of [`RANGE_BITS`]: every division remainder is widened to
+    /// one or two limbs of this width, so the table holds one `Range` family of `2^range_bits` rows. The wide
+    /// one lets more divisions share rows, the narrow one keeps a small slice's table small; [`fit_slice`]
+    /// picks the one with the smaller `k`.
+    pub range_bits: u32,
 }
+
+/// The range-check limb widths a slice may use ([`SliceSpec::range_bits`]).
+pub const RANGE_BITS: [u32; 2] = [12, veil_verifier::circuit::tables::MAX_LIMB_BITS];
 
 impl From<&Slice> for SliceSpec {
     fn from(s: &Slice) -> Self {
-        SliceSpec { nodes: s.nodes.clone(), inputs: s.inputs.clone(), outputs: s.outputs.clone(), weights: MAX_WEIGHTS }
+        SliceSpec {
+            nodes: s.nodes.clone(),
+            inputs: s.inputs.clone(),
+            outputs: s.outputs.clone(),
+            weights: MAX_WEIGHTS,
+            range_bits: RANGE_BITS[0],
+        }
     }
 }
 
@@ -237,6 +253,33 @@ pub fn slice_circuit(
     let mut trace = layout::build(graph, slice, claim.map(|c| &c.setup), witness.as_ref())?;
     trace.shrink_to_fit();
     Ok(SliceCircuit { trace: std::sync::Arc::new(trace), with_witness: inputs.is_some() })
+}
+
+/// The witness-free circuit of `slice` at the range-limb width ([`SliceSpec::range_bits`]) that gives the
+/// smaller `k` (the narrower on a tie, or when the wider alone can lay the slice out), and the spec with that
+/// width.
+pub fn fit_slice(
+    graph: &QuantizedGraph,
+    slice: &SliceSpec,
+    claim: Option<&ClaimModel>,
+) -> Result<(SliceSpec, SliceCircuit), ProveError> {
+    let mut best: Option<(SliceSpec, SliceCircuit)> = None;
+    let mut first_error = None;
+    for bits in RANGE_BITS {
+        let spec = SliceSpec { range_bits: bits, ..slice.clone() };
+        match slice_circuit(graph, &spec, claim, None) {
+            Ok(c) if best.as_ref().is_none_or(|(_, b)| c.k() < b.k()) => best = Some((spec, c)),
+            Ok(_) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match (best, first_error) {
+        (Some(b), _) => Ok(b),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(ProveError::Unsupported("no range width lays the slice out".into())),
+    }
 }
 
 /// Rows of a node's circuit relations on the two tracks of a slice: a slice's rows are the larger of its

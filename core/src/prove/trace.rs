@@ -114,8 +114,10 @@ pub(crate) struct Trace {
     pub exp_tables: Vec<Vec<i64>>,
     /// Poseidon hashes to lay out: `(first row, domain, inputs, output cell)`.
     pub hashes: Vec<HashJob>,
-    /// Every division in layout order: its row and lane (0, or 1 for the second lane of a `div2` row).
+    /// Every division in layout order: its row and lane (`0..4` in a `div4` row, `0..2` in a `div2` row).
     pub div_lanes: Vec<(usize, usize)>,
+    /// Width of the range-check limbs (`SliceSpec::range_bits`).
+    pub range_bits: u32,
     zero: Option<CellRef>,
 }
 
@@ -140,6 +142,7 @@ impl Trace {
             f: vec![Vec::new(); F],
             params,
             wt: vec![Vec::new(); params.weights()],
+            range_bits: veil_verifier::circuit::tables::MAX_LIMB_BITS,
             ..Default::default()
         }
     }

@@ -187,10 +187,11 @@ fn range_rows(graph: &QuantizedGraph, range: Range<usize>, rows: &[NodeRows], co
 fn describe(graph: &QuantizedGraph, index: usize, range: Range<usize>, rows: &[NodeRows], cost: &CostModel) -> Slice {
     let (inputs, outputs) = boundary(graph, range.clone());
     let total = range_rows(graph, range.clone(), rows, cost);
-    // The lookup table: the clamp and clamp-and-ReLU families (2^(bits+3) rows each), the 15- and 12-bit range
-    // families, the signed range of boundary values and the softmax exp table (2^13).
+    // The lookup table: the clamp-and-ReLU and clamp families (2^(bits+2) and 2^(bits+1) rows; the clamp
+    // family also range-checks boundary values), the 15-bit range family, the softmax exp table (2^bits) and
+    // the age verdict's 6-bit top limb.
     let bits = graph.config.activation_bits;
-    let table_rows = (2u64 << (bits + 3)) + (1 << 15) + (1 << 12) + (1 << bits) + (1 << 13);
+    let table_rows = (1u64 << (bits + 2)) + (1 << (bits + 1)) + (1 << 15) + (1 << bits) + (1 << 6) + 1;
     let k = cost.k_for(total.max(table_rows), 0);
     Slice {
         index,
