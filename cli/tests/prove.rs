@@ -322,7 +322,9 @@ fn gender_model_compiles_proves_and_verifies_end_to_end() -> Result<()> {
     let slices = report["slices"].as_array().context("slices")?;
     ensure!(!slices.is_empty(), "no slices: {report}");
     assert!(slices.iter().all(|s| s["k"].as_u64().is_some_and(|k| k <= 18)), "{report}");
-    let in_range = |s: &serde_json::Value| s["weight_columns"].as_u64().is_some_and(|w| (1..=12).contains(&w));
+    let in_range = |s: &serde_json::Value| {
+        s["weight_columns"].as_u64().is_some_and(|w| (1..=veil_verifier::circuit::MAX_WEIGHTS as u64).contains(&w))
+    };
     assert!(slices.iter().all(in_range), "weight columns: {report}");
     let prove = ["--json", "prove", path(&compiled), image, "--crop", crop, "--claim", "argmax"];
     let rest = ["--nonce", NONCE_HEX, "--audience", AUDIENCE, "-o", path(&bundle)];

@@ -32,7 +32,7 @@ pub struct CostModel {
 impl Default for CostModel {
     fn default() -> Self {
         Self {
-            weight_columns: 12,
+            weight_columns: veil_verifier::circuit::MAX_WEIGHTS as u64,
             prover_bytes_per_row: 7 << 10,
             values_per_field_element: 16,
             poseidon_rows: 65,

@@ -10,7 +10,7 @@
 //! and 7, `(tag, x)` for slots 1, 2, 5 and 6 (range limbs; see [`SLOT_X`], [`SLOT_Y`]), slots 0, 3, 4, 7 under
 //! one fixed tag column and the limb slots under the other ([`SLOT_TAG`]); 12 phase-1 advice `g`; 7 phase-2
 //! advice `h` (they hold values that depend on the challenges `z` and `α`, drawn after phase 1); 6 fixed `f`,
-//! 1 to 12 fixed weights `wt`; one instance column. Every slot's tuple is checked against a `(tag, x, y)` table
+//! 1 to 24 fixed weights `wt`; one instance column. Every slot's tuple is checked against a `(tag, x, y)` table
 //! by the logUp argument of [`logup`] (one phase-1 multiplicity column, four phase-2 columns). Gates have
 //! degree at most 5.
 
@@ -72,7 +72,7 @@ pub const F: usize = 6;
 /// The most fixed weight columns a slice may have: a `horner_w` row evaluates that many weights at `α`. The
 /// weight track runs beside every other relation, so a slice's rows are the larger of its weights' rows and
 /// everything else's; a slice takes the fewest columns that keep its `k` ([`SliceParams`]).
-pub const MAX_WEIGHTS: usize = 12;
+pub const MAX_WEIGHTS: usize = 24;
 
 /// What differs between slices' constraint systems: the number of weight columns. Fewer columns are fewer
 /// polynomials in every proof; a slice whose weights are few next to its other rows needs only one or two.
