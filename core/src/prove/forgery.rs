@@ -17,7 +17,8 @@ fn copy_source(t: &Trace, dst: CellRef) -> Option<CellRef> {
 }
 
 /// The honest circuit of the `pytorch_style` test model's first convolution and its (fused) ReLU, with the
-/// reference's values, at the most weight columns.
+/// reference's values, at the most weight columns and with 15-bit range limbs (its remainders are up to 15
+/// bits wide, so its requantizations take `div4` lanes).
 pub(super) fn conv_relu_slice() -> (crate::quant::QuantizedGraph, Vec<Option<Tensor<i64>>>, super::SliceCircuit) {
     conv_relu_slice_with(veil_verifier::circuit::MAX_WEIGHTS)
 }

@@ -37,7 +37,7 @@ fn tuple(t: &Trace, j: usize, row: usize) -> [Fr; 3] {
 const STRAY: u32 = u32::MAX;
 
 /// Every slot tuple of the region as its table row, read once in phase 1 so that the trace's tags can be
-/// freed before halo2 commits phase 1 (16 bytes a row against 320 for the tags and operands).
+/// freed before halo2 commits phase 1 (32 bytes a row against about 450 for the tags and operands).
 pub(crate) struct Indexed {
     /// Per region row, each slot's table row (or [`STRAY`]).
     rows: Vec<[u32; SLOTS]>,

@@ -11,8 +11,8 @@ use veil_verifier::poseidon::PoseidonChip;
 /// counted apart, in [`RowProfile::weights`], and the rows past the other relations' end count as `other`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowProfile {
-    /// Requantization: one division row per output value (a fused ReLU rides on it), plus the bound row of a
-    /// divisor that is not a power of two.
+    /// Requantization: division rows (up to four divisions a row; a fused ReLU rides on each), plus the bound
+    /// row of a divisor that is not a power of two.
     pub requantization: usize,
     /// Horner rows evaluating phase-1 tensors at `z`: layer inputs `X(z)` and accumulators `P(z)`.
     pub tensor_polynomials: usize,

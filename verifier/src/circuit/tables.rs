@@ -2,7 +2,8 @@
 //!
 //! A lookup slot is a fixed `tag` column and two advice columns `(x, y)`; every usable row of every slot must
 //! be a table row. Rows that use no lookup leave all three at zero, and `(0, 0, 0)` is always in the table.
-//! Because lookup inputs carry no selector, the lookup argument has degree 4, the circuit's maximum.
+//! Because lookup inputs carry no selector, the lookup argument's gates have degree at most 5 with their
+//! selectors (`logup.rs`), the circuit's maximum.
 
 use halo2_proofs::halo2curves::bn256::Fr;
 
