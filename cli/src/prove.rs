@@ -75,7 +75,7 @@ pub struct Args {
     /// Slices proved at once (each holds its proving key in memory).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     parallel: u16,
-    /// Prove as many slices at once as fit this many MiB of estimated prover memory (about 7 KiB per row of
+    /// Prove as many slices at once as fit this many MiB of estimated prover memory (about 11.5 KiB per row of
     /// 2^k; `veil slice` prints each slice's estimate); fails before proving if one slice alone does not fit.
     #[arg(long, conflicts_with = "parallel", value_parser = clap::value_parser!(u64).range(1..))]
     memory_budget: Option<u64>,

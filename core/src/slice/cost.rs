@@ -17,7 +17,8 @@ pub struct CostModel {
     pub weight_columns: u64,
     /// Peak prover memory per row of a `2^k`-row circuit: every column's values, coefficients and
     /// extended-domain parts, the proving key and halo2's buffers. Measured as peak RSS of `veil prove`:
-    /// 6,907 bytes per row at `k = 17` (gender-v1), 6,928 at `k = 18` (age-v1); rounded up to 7 KiB.
+    /// 10.2–10.7 KB per row at `k = 16` (gender-v1, format v7), 11.3 KB at `k = 17` (age-v1); rounded up to
+    /// 11.5 KiB.
     pub prover_bytes_per_row: u64,
     /// Quantized values packed into one field element before hashing a boundary tensor.
     pub values_per_field_element: u64,
@@ -33,7 +34,7 @@ impl Default for CostModel {
     fn default() -> Self {
         Self {
             weight_columns: veil_verifier::circuit::MAX_WEIGHTS as u64,
-            prover_bytes_per_row: 7 << 10,
+            prover_bytes_per_row: 23 << 9,
             values_per_field_element: 16,
             poseidon_rows: 65,
             poseidon_rate: 2,
