@@ -16,9 +16,9 @@ pub struct CostModel {
     /// Fixed columns that hold weights side by side (weights cost `|W| / weight_columns` rows).
     pub weight_columns: u64,
     /// Peak prover memory per row of a `2^k`-row circuit: every column's values, coefficients and
-    /// extended-domain parts, the proving key and halo2's buffers. Measured as peak RSS of `veil prove`:
-    /// 10.2–10.7 KB per row at `k = 16` (gender-v1, format v7), 11.3 KB at `k = 17` (age-v1); rounded up to
-    /// 11.5 KiB.
+    /// extended-domain parts, the proving key and halo2's buffers. Measured as peak RSS of format v7's
+    /// proofs: 9.8 KB per row at `k = 16` (gender-v1, `veil prove`; 10.7 KB in `veil bench`), 10.6 KB at
+    /// `k = 17` (age-v1; 11.3 KB in `veil bench`); rounded up to 11.5 KiB.
     pub prover_bytes_per_row: u64,
     /// Quantized values packed into one field element before hashing a boundary tensor.
     pub values_per_field_element: u64,
