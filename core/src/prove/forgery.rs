@@ -27,16 +27,7 @@ pub(super) fn conv_relu_slice() -> (crate::quant::QuantizedGraph, Vec<Option<Ten
 pub(super) fn conv_relu_slice_with(
     weights: usize,
 ) -> (crate::quant::QuantizedGraph, Vec<Option<Tensor<i64>>>, super::SliceCircuit) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/ops/pytorch_style");
-    let graph = crate::onnx::load_onnx_file(&dir.join("model.onnx"), &Default::default()).expect("model");
-    let io: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("io.json")).expect("io")).expect("json");
-    let shape: Vec<usize> = serde_json::from_value(io["inputs"][0]["shape"].clone()).expect("shape");
-    let data: Vec<f32> = serde_json::from_value(io["inputs"][0]["data"].clone()).expect("data");
-    let input = Tensor::new(shape, data).expect("input");
-    let calibration = Calibration::collect(&graph, [("case".to_string(), std::slice::from_ref(&input))]).expect("cal");
-    let q = quantize(&graph, &calibration, &QuantConfig::default()).expect("quantize");
-    let values = q.run_all(&[q.quantize_input(0, &input).expect("input")]).expect("run");
+    let (q, values) = op_case("pytorch_style");
     // Slice: the convolution and its ReLU.
     let spec =
         SliceSpec { nodes: 0..2, inputs: vec![q.inputs[0]], outputs: vec![q.nodes[1].output], weights, range_bits: 15 };
@@ -49,6 +40,22 @@ pub(super) fn conv_relu_slice_with(
     };
     let honest = slice_circuit(&q, &spec, None, Some(&inputs)).expect("circuit");
     (q, values, honest)
+}
+
+/// The `tests/data/ops` case `case`, quantized with the default configuration calibrated on its own input,
+/// and the integer reference's values on that input.
+pub(super) fn op_case(case: &str) -> (crate::quant::QuantizedGraph, Vec<Option<Tensor<i64>>>) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/ops").join(case);
+    let graph = crate::onnx::load_onnx_file(&dir.join("model.onnx"), &Default::default()).expect("model");
+    let io: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("io.json")).expect("io")).expect("json");
+    let shape: Vec<usize> = serde_json::from_value(io["inputs"][0]["shape"].clone()).expect("shape");
+    let data: Vec<f32> = serde_json::from_value(io["inputs"][0]["data"].clone()).expect("data");
+    let input = Tensor::new(shape, data).expect("input");
+    let calibration = Calibration::collect(&graph, [("case".to_string(), std::slice::from_ref(&input))]).expect("cal");
+    let q = quantize(&graph, &calibration, &QuantConfig::default()).expect("quantize");
+    let values = q.run_all(&[q.quantize_input(0, &input).expect("input")]).expect("run");
+    (q, values)
 }
 
 /// Runs `MockProver` on `t` and returns its failures (empty when satisfied).

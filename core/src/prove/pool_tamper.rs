@@ -4,8 +4,7 @@
 use super::forgery::{failures, small};
 use super::trace::{Sel, Trace};
 use super::{slice_circuit, SliceCircuit, SliceSpec};
-use crate::quant::{quantize, Calibration, QuantConfig};
-use crate::tensor::Tensor;
+use crate::quant::QuantConfig;
 use halo2_proofs::dev::VerifyFailure;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::HashMap;
@@ -15,16 +14,7 @@ use veil_verifier::circuit::{DIV_LANES, G};
 /// The honest circuit of the `avgpool` operator case (a 2×2 average pool over a 2×6×6 input), the whole
 /// graph as one slice.
 fn avgpool_slice() -> SliceCircuit {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/ops/avgpool");
-    let graph = crate::onnx::load_onnx_file(&dir.join("model.onnx"), &Default::default()).expect("model");
-    let io: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("io.json")).expect("io")).expect("json");
-    let shape: Vec<usize> = serde_json::from_value(io["inputs"][0]["shape"].clone()).expect("shape");
-    let data: Vec<f32> = serde_json::from_value(io["inputs"][0]["data"].clone()).expect("data");
-    let input = Tensor::new(shape, data).expect("input");
-    let calibration = Calibration::collect(&graph, [("case".to_string(), std::slice::from_ref(&input))]).expect("cal");
-    let q = quantize(&graph, &calibration, &QuantConfig::default()).expect("quantize");
-    let values = q.run_all(&[q.quantize_input(0, &input).expect("input")]).expect("run");
+    let (q, values) = super::forgery::op_case("avgpool");
     let output = q.nodes[q.nodes.len() - 1].output;
     let spec = SliceSpec {
         nodes: 0..q.nodes.len(),
