@@ -165,41 +165,27 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
         let quotient = m.query_advice(lk[0], cur) * m.query_fixed(f[3], cur);
         vec![q * (num - quotient - remainder(m, cur))]
     });
+    // One division lane of a shared row: `g[first]·f0 + (Σ g[shared])·f1 + f2 = x_q·f3 + x_r`.
+    let lane =
+        |m: &mut VirtualCells<'_, Fr>, first: usize, shared: std::ops::Range<usize>, (qs, rs): (usize, usize)| {
+            let cur = Rotation::cur();
+            let mut cells = shared.map(|i| m.query_advice(g[i], cur));
+            let sum = cells.next().map(|c0| cells.fold(c0, |a, c| a + c));
+            let num = m.query_advice(g[first], cur) * m.query_fixed(f[0], cur)
+                + sum.map_or(constant(0), |sum| sum * m.query_fixed(f[1], cur))
+                + m.query_fixed(f[2], cur);
+            let quotient = m.query_advice(lk[SLOT_X[qs]], cur) * m.query_fixed(f[3], cur);
+            num - quotient - m.query_advice(lk[SLOT_X[rs]], cur)
+        };
+    // Lane 0 reads g0..g5, lane 1 g6..g11; quotients in slots 0 and 3, remainders in slots 1 and 2.
     meta.create_gate("div2", |m| {
         let q = m.query_selector(s.div2);
-        let cur = Rotation::cur();
-        // Lane 0 reads g0..g5, lane 1 g6..g11; both share the coefficients f0..f3. Quotients in slots 0 and
-        // 3, remainders in slots 1 and 2.
-        DIV_LANES[..2]
-            .iter()
-            .enumerate()
-            .map(|(l, &(qs, rs))| {
-                let base = l * G / 2;
-                let shared = (base + 2..base + G / 2)
-                    .fold(m.query_advice(g[base + 1], cur), |a, i| a + m.query_advice(g[i], cur));
-                let num = m.query_advice(g[base], cur) * m.query_fixed(f[0], cur)
-                    + shared * m.query_fixed(f[1], cur)
-                    + m.query_fixed(f[2], cur);
-                let quotient = m.query_advice(lk[SLOT_X[qs]], cur) * m.query_fixed(f[3], cur);
-                q.clone() * (num - quotient - m.query_advice(lk[SLOT_X[rs]], cur))
-            })
-            .collect::<Vec<_>>()
+        (0..2).map(|l| q.clone() * lane(m, l * G / 2, l * G / 2 + 1..(l + 1) * G / 2, DIV_LANES[l])).collect::<Vec<_>>()
     });
+    // Lane l reads g[3l] and g[3l+1].
     meta.create_gate("div4", |m| {
         let q = m.query_selector(s.div4);
-        let cur = Rotation::cur();
-        // Lane l reads g[3l] and g[3l+1] under the shared coefficients f0..f3.
-        DIV_LANES
-            .iter()
-            .enumerate()
-            .map(|(l, &(qs, rs))| {
-                let num = m.query_advice(g[3 * l], cur) * m.query_fixed(f[0], cur)
-                    + m.query_advice(g[3 * l + 1], cur) * m.query_fixed(f[1], cur)
-                    + m.query_fixed(f[2], cur);
-                let quotient = m.query_advice(lk[SLOT_X[qs]], cur) * m.query_fixed(f[3], cur);
-                q.clone() * (num - quotient - m.query_advice(lk[SLOT_X[rs]], cur))
-            })
-            .collect::<Vec<_>>()
+        (0..DIV_LANES.len()).map(|l| q.clone() * lane(m, 3 * l, 3 * l + 1..3 * l + 2, DIV_LANES[l])).collect::<Vec<_>>()
     });
     meta.create_gate("bound", |m| {
         let q = m.query_selector(s.bound);
