@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use veil_core::compiled::Compiled;
-use veil_core::manifest::Task;
 use veil_core::prove::{fit_slice, ClaimModel};
 use veil_core::slice::SlicePolicy;
 use veil_core::Model;
@@ -95,13 +94,9 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let start = Instant::now();
     let model = Model::load_onnx(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let graph = model.quantize_default()?;
-    let (plan, policy) = crate::slice::plan(&graph, args.per_layer, &args.cut_after, args.max_k)?;
+    let claims = ClaimModel::new(&graph, model.task.age_quarters().as_deref())?;
+    let (plan, policy) = crate::slice::plan(&graph, &claims, args.per_layer, &args.cut_after, args.max_k)?;
     // The planner estimates rows; the parameters must cover the circuits' real sizes.
-    let ages = match &model.task {
-        Task::Age { bins } => Some(bins.iter().map(|b| (b * 4.0).round() as i64).collect::<Vec<_>>()),
-        _ => None,
-    };
-    let claims = ClaimModel::new(&graph, ages.as_deref())?;
     let specs = claims.slice_specs(&plan);
     let ks = specs
         .iter()

@@ -366,13 +366,13 @@ fn gender_model_compiles_proves_and_verifies_end_to_end() -> Result<()> {
 }
 
 /// `--memory-budget` picks how many slices prove at once from the per-slice estimates (the cost model's
-/// bytes per row of `2^k`), and refuses a budget that one slice alone exceeds.
+/// bytes per row of `2^k` at the slice's width), and refuses a budget that one slice alone exceeds.
 #[test]
 fn a_memory_budget_bounds_the_slices_proved_at_once() -> Result<()> {
     let f = fixture();
     let compiled = Compiled::from_bytes(&std::fs::read(&f.compiled)?)?;
-    let per_row = veil_core::slice::CostModel::default().prover_bytes_per_row;
-    let needs: Vec<u64> = compiled.verifier.slices.iter().map(|s| (per_row << s.k) >> 20).collect();
+    let cost = veil_core::slice::CostModel::default();
+    let needs: Vec<u64> = compiled.verifier.slices.iter().map(|s| cost.memory_bytes_at(s.k, s.width) >> 20).collect();
     ensure!(needs.len() == 2, "the fixture has two slices: {needs:?}");
     let (big, small) = (needs[0].max(needs[1]), needs[0].min(needs[1]));
     let parallel =

@@ -4,7 +4,7 @@
 
 use crate::claim::age_score;
 use crate::ir::ValueId;
-use crate::manifest::{ModelManifest, Task};
+use crate::manifest::ModelManifest;
 mod keys;
 
 pub use keys::KeySource;
@@ -84,7 +84,7 @@ impl Default for ProveOptions {
 impl ProveOptions {
     /// Proves `only` (every slice when `None`) with as many slices at once as fit `budget_mib` MiB of
     /// estimated prover memory
-    /// ([`CostModel::memory_bytes`](crate::slice::CostModel::memory_bytes)): the largest `n` for which the `n` most demanding
+    /// ([`CostModel::memory_bytes_at`](crate::slice::CostModel::memory_bytes_at)): the largest `n` for which the `n` most demanding
     /// slices together stay within the budget, so any `n` slices running at once do. Fails with
     /// [`ProveError::OverBudget`] when one slice alone exceeds it.
     pub fn within_memory(compiled: &Compiled, only: Option<Vec<usize>>, budget_mib: u64) -> Result<Self, ProveError> {
@@ -92,7 +92,9 @@ impl ProveOptions {
         let chosen: Vec<usize> = only.clone().unwrap_or_else(|| (0..compiled.slices.len()).collect());
         let mut needs: Vec<(u64, usize, u32)> = chosen
             .iter()
-            .filter_map(|&i| compiled.verifier.slices.get(i).map(|s| (cost.memory_bytes(s.k) >> 20, i, s.k)))
+            .filter_map(|&i| {
+                compiled.verifier.slices.get(i).map(|s| (cost.memory_bytes_at(s.k, s.width) >> 20, i, s.k))
+            })
             .collect();
         needs.sort_unstable_by(|a, b| b.cmp(a));
         if let Some(&(needed_mib, slice, k)) = needs.first().filter(|(mib, _, _)| *mib > budget_mib) {
@@ -121,10 +123,7 @@ impl Compiled {
         params: &mut ParamSet,
         progress: Progress<'_>,
     ) -> Result<Self, ProveError> {
-        let ages = match manifest.map(ModelManifest::task) {
-            Some(Ok(Task::Age { bins })) => Some(bins.iter().map(|b| (b * 4.0).round() as i64).collect::<Vec<_>>()),
-            _ => None,
-        };
+        let ages = manifest.map(ModelManifest::task).and_then(|t| t.ok()).and_then(|t| t.age_quarters());
         let claims = ClaimModel::new(&graph, ages.as_deref())?;
         let mut slices: Vec<SliceSpec> = claims.slice_specs(plan);
         let mut keys = Vec::with_capacity(slices.len());
@@ -132,15 +131,10 @@ impl Compiled {
         for (i, s) in slices.iter_mut().enumerate() {
             progress("keys", i, count);
             let last = i + 1 == count;
-            // Each slice takes the range-limb width that gives it the smaller size.
-            let (fitted, mut circuit) = fit_slice(&graph, s, last.then_some(&claims))?;
+            // Each slice takes the row and range-limb widths that cost it least, with the fewest weight
+            // columns that keep its size.
+            let (fitted, circuit) = fit_slice(&graph, s, last.then_some(&claims))?;
             *s = fitted;
-            // Each slice keeps only the weight columns it needs at its size (the size stays the same).
-            let weights = circuit.fewest_weight_columns();
-            if weights != s.weights {
-                s.weights = weights;
-                circuit = slice_circuit(&graph, s, last.then_some(&claims), None)?;
-            }
             let k = circuit.k();
             params.ensure(&[k]).map_err(|_| ProveError::TooLarge { k })?;
             let p = params.get(k).map_err(|_| ProveError::TooLarge { k })?;
@@ -148,7 +142,8 @@ impl Compiled {
             keys.push(SliceKey {
                 index: i as u32,
                 k,
-                weights: weights as u32,
+                weights: s.weights as u32,
+                width: s.width,
                 vk_digest: Digest::of(&vk),
                 params_digest: Digest::of(&p.to_bytes()),
                 vk,

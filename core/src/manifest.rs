@@ -153,6 +153,17 @@ pub enum Task {
     },
 }
 
+impl Task {
+    /// The age of each output class in quarter years, rounded (what the age claim's circuit weighs the
+    /// classes by), for an age model; `None` for any other task.
+    pub fn age_quarters(&self) -> Option<Vec<i64>> {
+        match self {
+            Task::Age { bins } => Some(bins.iter().map(|b| (b * 4.0).round() as i64).collect()),
+            _ => None,
+        }
+    }
+}
+
 /// Where a model comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

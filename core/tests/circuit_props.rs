@@ -13,6 +13,7 @@ use veil_core::ir::{Pool, ValueId};
 use veil_core::prove::{slice_circuit, ClaimRequest, SliceInputs, SliceSpec, RANGE_BITS};
 use veil_core::quant::{QNode, QOp, QValue, QuantConfig, QuantizedGraph, Requant};
 use veil_core::tensor::Tensor;
+use veil_verifier::circuit::Width;
 
 /// Activation width: 8 bits keeps the lookup table, and so each mock circuit, small.
 const BITS: u32 = 8;
@@ -38,15 +39,24 @@ fn graph(inputs: &[(Vec<usize>, i32)], op: QOp, out_shape: Vec<usize>, out_frac:
     }
 }
 
-/// Lays the whole graph out as one slice and checks it under `MockProver`, then with a wrong output commitment.
+/// Lays the whole graph out as one slice at each row width and checks it under `MockProver`, then with a wrong
+/// output commitment.
 fn check(graph: &QuantizedGraph, inputs: Vec<Tensor<i64>>) -> Result<(), TestCaseError> {
-    let values = graph.run_all(&inputs).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    for width in Width::ALL {
+        check_at(graph, &inputs, width)?;
+    }
+    Ok(())
+}
+
+fn check_at(graph: &QuantizedGraph, inputs: &[Tensor<i64>], width: Width) -> Result<(), TestCaseError> {
+    let values = graph.run_all(inputs).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let spec = SliceSpec {
         nodes: 0..graph.nodes.len(),
         inputs: graph.inputs.clone(),
         outputs: graph.outputs.clone(),
         weights: 12,
         range_bits: RANGE_BITS[0],
+        width,
     };
     let blinds: HashMap<ValueId, Fr> =
         graph.inputs.iter().chain(&graph.outputs).enumerate().map(|(i, &id)| (id, Fr::from(11 + i as u64))).collect();
@@ -69,14 +79,14 @@ fn check(graph: &QuantizedGraph, inputs: Vec<Tensor<i64>>) -> Result<(), TestCas
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert!(
         mock.verify().is_ok(),
-        "unsatisfied: {:?}",
+        "{width:?} rows unsatisfied: {:?}",
         mock.verify().err().map(|f| f.into_iter().take(3).collect::<Vec<_>>())
     );
     let mut wrong = instance;
     let last = wrong.len() - 1;
     wrong[last] += Fr::one();
     let mock = MockProver::run(circuit.k(), &circuit, vec![wrong]).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    prop_assert!(mock.verify().is_err(), "an altered output commitment was accepted");
+    prop_assert!(mock.verify().is_err(), "{width:?} rows: an altered output commitment was accepted");
     Ok(())
 }
 

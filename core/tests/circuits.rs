@@ -7,7 +7,6 @@ use halo2_proofs::dev::MockProver;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use veil_core::manifest::Task;
 use veil_core::prove::{fit_slice, slice_circuit, ClaimModel, ClaimRequest, SliceInputs};
 use veil_core::quant::QuantizedGraph;
 use veil_core::slice::{slice, CostModel, SlicePolicy};
@@ -30,10 +29,7 @@ fn sample_input(model: &str) -> Result<Tensor<f32>> {
 
 fn load(model: &str) -> Result<(QuantizedGraph, Option<Vec<i64>>)> {
     let m = Model::load_onnx(&root().join(format!("models/{model}.onnx")))?;
-    let ages = match &m.task {
-        Task::Age { bins } => Some(bins.iter().map(|b| (b * 4.0).round() as i64).collect()),
-        _ => None,
-    };
+    let ages = m.task.age_quarters();
     Ok((m.quantize_default()?, ages))
 }
 

@@ -11,7 +11,7 @@ use veil_core::slice::{slice, CostModel, SlicePolicy};
 use veil_core::tensor::Tensor;
 use veil_verifier::backend::{ParamSet, Params};
 use veil_verifier::bundle::{Claim, ProofBundle};
-use veil_verifier::circuit::{SliceParams, MAX_WEIGHTS};
+use veil_verifier::circuit::MAX_WEIGHTS;
 use veil_verifier::verdict::{Coverage, Rejection};
 use veil_verifier::verify::{Expected, Verifier};
 use veil_verifier::Digest;
@@ -240,8 +240,7 @@ fn vk_digest(slice: usize) -> Digest {
 
 /// Whether `keys` gives back an intact proving key for `slice`.
 fn loads(keys: &KeyCache, slice: usize) -> bool {
-    let weights = fixture().compiled.verifier.slices[slice].weights as usize;
-    let params = SliceParams::new(weights).expect("an artifact's weight columns are in range");
+    let params = fixture().compiled.verifier.slice_params(slice).expect("the fixture has the slice");
     keys.load(&vk_digest(slice), params).is_some()
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// Magic bytes of a verifying artifact.
 pub const MAGIC: &[u8; 8] = b"VEILVKA\0";
-/// Current format version. Version 7: the slice constraint system has eight lookup slots a row (four
+/// Current format version. Version 8: each slice names its row width ([`SliceKey::width`]). Version 7: the slice constraint system has eight lookup slots a row (four
 /// divisions per `div4` row), twelve general phase-1 columns with two Horner values per lane a row, and packs
 /// boundary values through a `Clamp` lookup's `y`. Version 6: each slice names its number of weight columns ([`SliceKey::weights`]);
 /// its constraint system depends on it. Version 5: the slice constraint system pins constants with a gate (no constants
@@ -21,7 +21,7 @@ pub const MAGIC: &[u8; 8] = b"VEILVKA\0";
 /// Version 4 first evaluated weights in a track of their own (twelve fixed weight columns beside the other
 /// relations). Version 3 checked lookups with logUp gates and
 /// version 2 with halo2 lookups; their verifying keys describe other circuits and are refused by version.
-pub const VERSION: u16 = 7;
+pub const VERSION: u16 = 8;
 /// Largest artifact accepted (verifying keys of a few dozen slices fit easily).
 pub const MAX_ARTIFACT_BYTES: usize = 64 << 20;
 /// The largest slice size exponent a verifier accepts.
@@ -37,6 +37,8 @@ pub struct SliceKey {
     /// Weight columns of the slice's constraint system (`1..=MAX_WEIGHTS`, see
     /// [`SliceParams`](crate::circuit::SliceParams)): with the key's bytes they rebuild its constraint system.
     pub weights: u32,
+    /// Row width of the slice's constraint system (see [`Width`](crate::circuit::Width)).
+    pub width: crate::circuit::Width,
     /// The halo2 verifying key (raw bytes).
     pub vk: Vec<u8>,
     /// SHA-256 of `vk`.
@@ -95,6 +97,14 @@ pub enum ArtifactError {
 }
 
 impl VerifyingArtifact {
+    /// The constraint-system parameters of slice `i` (its weight columns and row width; claim gates for the
+    /// last slice), or `None` when there is no slice `i` or its weight columns are out of range.
+    pub fn slice_params(&self, i: usize) -> Option<crate::circuit::SliceParams> {
+        let s = self.slices.get(i)?;
+        let params = crate::circuit::SliceParams::new(usize::try_from(s.weights).ok()?)?;
+        Some(params.with_width(s.width).with_last(i + 1 == self.slices.len()))
+    }
+
     /// Serializes the artifact.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();

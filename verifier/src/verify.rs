@@ -3,7 +3,6 @@
 use crate::artifact::VerifyingArtifact;
 use crate::backend::{read_vk, verify_all, ParamSet, ProofCheck};
 use crate::bundle::{check_chain, fr_from_bytes, Claim, ProofBundle};
-use crate::circuit::SliceParams;
 use crate::verdict::{Rejection, Verdict};
 use halo2_proofs::halo2curves::bn256::Fr;
 
@@ -56,8 +55,9 @@ impl Verifier {
         let vks = artifact
             .slices
             .iter()
-            .map(|s| {
-                let params = SliceParams::new(s.weights as usize).ok_or(wrong(s.index))?;
+            .enumerate()
+            .map(|(i, s)| {
+                let params = artifact.slice_params(i).ok_or(wrong(s.index))?;
                 read_vk(&s.vk, params).map_err(|_| wrong(s.index))
             })
             .collect::<Result<_, _>>()?;

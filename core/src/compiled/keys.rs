@@ -6,7 +6,6 @@ use crate::prove::{proving_key, slice_circuit, ClaimModel, KeyCache, ProveError}
 use halo2_proofs::halo2curves::bn256::G1Affine;
 use halo2_proofs::plonk::ProvingKey;
 use veil_verifier::backend::{read_vk, Params};
-use veil_verifier::circuit::SliceParams;
 
 /// Where a slice's proving key came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +27,9 @@ impl Compiled {
         cache: Option<&KeyCache>,
     ) -> Result<(ProvingKey<G1Affine>, KeySource), ProveError> {
         let key = self.verifier.slices.get(i).ok_or_else(|| ProveError::Unsupported(format!("no slice {i}")))?;
-        let shape_params = SliceParams::new(key.weights as usize)
+        let shape_params = self
+            .verifier
+            .slice_params(i)
             .ok_or_else(|| ProveError::Unsupported(format!("slice {i}: {} weight columns", key.weights)))?;
         if let Some(pk) = cache.and_then(|c| c.load(&key.vk_digest, shape_params)) {
             return Ok((pk, KeySource::Cached));

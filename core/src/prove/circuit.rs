@@ -151,8 +151,8 @@ fn replay(
     // The trace names lookup operands logically (`2j`, `2j + 1` for slot `j`); slots 1 and 2 have no `y`.
     let cell_of = |r: CellRef| -> Result<Cell, Error> {
         let column: Column<Any> = match r.col {
-            Col::Lk(i) => c.lk[lk_index(i).ok_or(Error::Synthesis)?].into(),
-            Col::G(i) => c.g[i].into(),
+            Col::Lk(i) => (*lk_index(i).and_then(|j| c.lk.get(j)).ok_or(Error::Synthesis)?).into(),
+            Col::G(i) => (*c.g.get(i).ok_or(Error::Synthesis)?).into(),
             Col::H(i) => c.h[i].into(),
         };
         Ok(Cell { row_offset: r.row, column })
@@ -182,18 +182,24 @@ fn replay(
                     }
                 }
                 for &(sel, row) in &t.selectors {
-                    selector(c, sel).enable(&mut region, row)?;
+                    selector(c, sel).ok_or(Error::Synthesis)?.enable(&mut region, row)?;
                 }
             }
+            // A value in a column the slice's width lacks is a layout bug: fail rather than drop it.
+            let nonzero = |vals: &[Fr]| vals.iter().any(|v| !bool::from(v.is_zero()));
             for (i, vals) in t.lk.iter().enumerate() {
-                if let Some(j) = lk_index(i) {
-                    assign_advice(&mut region, c.lk[j], vals);
-                } else if vals.iter().any(|v| !bool::from(v.is_zero())) {
-                    return Err(Error::Synthesis);
+                match lk_index(i).and_then(|j| c.lk.get(j)) {
+                    Some(&col) => assign_advice(&mut region, col, vals),
+                    None if nonzero(vals) => return Err(Error::Synthesis),
+                    None => {}
                 }
             }
-            for (col, vals) in c.g.iter().zip(t.g.iter()) {
-                assign_advice(&mut region, *col, vals);
+            for (i, vals) in t.g.iter().enumerate() {
+                match c.g.get(i) {
+                    Some(&col) => assign_advice(&mut region, col, vals),
+                    None if nonzero(vals) => return Err(Error::Synthesis),
+                    None => {}
+                }
             }
             let lookups = with_witness.then(|| lookup::Indexed::new(t, &table));
             if let Some(ix) = &lookups {
@@ -218,9 +224,12 @@ fn replay(
             theta.zip(beta).map(|(th, b)| lookup_challenges = Some((th, b)));
             if let (Some((th, b)), Some(ix)) = (lookup_challenges, &lookups) {
                 let columns = lookup::phase2(ix, &table, th, b).map_err(|_| Error::Synthesis)?;
-                let targets = [c.logup.helper, c.logup.pairs[0], c.logup.pairs[1], c.logup.sum];
-                for (col, vals) in targets.iter().zip(columns.iter()) {
-                    assign_advice(&mut region, *col, vals);
+                let targets = std::iter::once(c.logup.helper).chain(c.logup.pairs.iter().copied()).chain([c.logup.sum]);
+                if columns.len() != c.logup.pairs.len() + 2 {
+                    return Err(Error::Synthesis);
+                }
+                for (col, vals) in targets.zip(columns.iter()) {
+                    assign_advice(&mut region, col, vals);
                 }
             }
             drop((table, lookups));
@@ -275,9 +284,10 @@ fn assign_lookup_region(
     c.logup.last.enable(region, rows - 1)
 }
 
-fn selector(c: &SliceConfig, sel: Sel) -> Selector {
+/// The selector of `sel`, if the slice's constraint system has its gate.
+fn selector(c: &SliceConfig, sel: Sel) -> Option<Selector> {
     let s = &c.s;
-    match sel {
+    Some(match sel {
         Sel::HornerZ => s.horner_z,
         Sel::HornerZStart => s.horner_z_start,
         Sel::HornerW => s.horner_w,
@@ -290,17 +300,17 @@ fn selector(c: &SliceConfig, sel: Sel) -> Selector {
         Sel::DotStart => s.dot_start,
         Sel::Div => s.div,
         Sel::Div2 => s.div2,
-        Sel::Div4 => s.div4,
+        Sel::Div4 => s.div4?,
         Sel::Bound => s.bound,
         Sel::Sum => s.sum,
         Sel::SumStart => s.sum_start,
         Sel::Max => s.max,
         Sel::Pack => s.pack,
         Sel::PackStart => s.pack_start,
-        Sel::Claim => s.claim,
-        Sel::ClaimStart => s.claim_start,
-        Sel::VerdictAge => s.verdict_age,
-        Sel::VerdictKind => s.verdict_kind,
+        Sel::Claim => s.claim?.claim,
+        Sel::ClaimStart => s.claim?.claim_start,
+        Sel::VerdictAge => s.claim?.verdict_age,
+        Sel::VerdictKind => s.claim?.verdict_kind,
         Sel::Constant => s.constant,
-    }
+    })
 }

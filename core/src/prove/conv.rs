@@ -19,7 +19,7 @@ use super::trace::{g, h, CellRef, Phase2, Sel, Trace};
 use super::ProveError;
 use crate::quant::Requant;
 use veil_verifier::circuit::tables::fr_i64;
-use veil_verifier::circuit::{HORNER_LANES, HW};
+use veil_verifier::circuit::HW;
 
 /// Geometry of a convolution with batch 1 and one group.
 pub(crate) struct ConvGeom {
@@ -192,7 +192,7 @@ pub(crate) fn conv(
     divide(t, &divs, out, name)
 }
 
-/// Horner chains in `z` over `chains` sequences of length `len`, six lanes in lockstep, two values a lane per
+/// Horner chains in `z` over `chains` sequences of length `len`, six lanes (three narrow) in lockstep, two values a lane per
 /// row. `fill(t, chain, r, cell)` assigns the `r`-th value (highest exponent first) of `chain` into `cell`.
 /// An odd length starts with a zero, tied to the zero cell. Returns each chain's final cell.
 fn horner_z(
@@ -201,7 +201,7 @@ fn horner_z(
     len: usize,
     mut fill: impl FnMut(&mut Trace, usize, usize, CellRef),
 ) -> Vec<CellRef> {
-    let lanes = HORNER_LANES;
+    let lanes = t.params.width().horner_lanes();
     let rows = len.div_ceil(2);
     let pad = 2 * rows - len;
     let zero = if pad > 0 { Some(t.zero()) } else { None };

@@ -11,11 +11,11 @@
 //!   whatever the layer's shift.
 //!
 //! A normalized division with a power-of-two divisor and a remainder of at most `l` bits takes
-//! one lane of a shared row: a `div4` row (four lanes of at most two numerator cells) or, with up to six
-//! cells (an average pool's window), a `div2` row (two lanes). The lanes of a row share its fixed
+//! one lane of a shared row: a `div4` row (four lanes of at most two numerator cells; wide rows only) or,
+//! with up to six cells (three in narrow rows; an average pool's window), a `div2` row (two lanes). The lanes of a row share its fixed
 //! coefficients, so they hold divisions with equal coefficients (outputs of one channel, say); a row's spare
 //! lanes repeat its last division, whose copy nobody reads. Any other division takes a `div` row of its own
-//! (two remainder limbs, up to twelve summed cells, and a `bound` row when the divisor is not a power of
+//! (two remainder limbs, up to twelve summed cells (six narrow), and a `bound` row when the divisor is not a power of
 //! two). `docs/soundness.md` gives the argument for each.
 
 use super::ops::{Cells, Valued};
@@ -23,7 +23,7 @@ use super::trace::{g, lk, CellRef, Sel, Trace};
 use super::ProveError;
 use halo2_proofs::halo2curves::bn256::Fr;
 use veil_verifier::circuit::tables::{fr_i128, Family};
-use veil_verifier::circuit::{DIV_LANES, G};
+use veil_verifier::circuit::{Width, DIV_LANES};
 
 /// How far a quotient may fall outside its output range before saturation and still be proved: a `Clamp`
 /// table covers `2^CLAMP_EXTRA_BITS` times the output range, a `ClampRelu` table `2^RELU_EXTRA_BITS` times
@@ -33,13 +33,17 @@ pub(crate) const CLAMP_EXTRA_BITS: u32 = 1;
 /// See [`CLAMP_EXTRA_BITS`].
 pub(crate) const RELU_EXTRA_BITS: u32 = 2;
 
-/// Terms a `div` row can sum under one coefficient (`g1..g5`).
-pub(crate) const SHARED_TERMS: usize = veil_verifier::circuit::G - 1;
+/// Terms a `div` row can sum under one coefficient (`g1..g11` wide, `g1..g5` narrow).
+pub(crate) fn shared_terms(width: Width) -> usize {
+    width.g_columns() - 1
+}
 
 /// Numerator cells a `div4` lane reads.
 const LANE4_CELLS: usize = 2;
-/// Numerator cells a `div2` lane reads.
-const LANE2_CELLS: usize = veil_verifier::circuit::G / 2;
+/// Numerator cells a `div2` lane reads: half the `g` columns.
+fn lane2_cells(width: Width) -> usize {
+    width.g_columns() / 2
+}
 
 /// One input of a division: a cell (or none) times an integer coefficient.
 pub(crate) struct Term {
@@ -87,10 +91,10 @@ struct Normal<'a> {
 
 impl Normal<'_> {
     /// The numerator cells a shared row's lane reads for this division, or `None` when it takes a `div` row.
-    fn lane_cells(&self) -> Option<usize> {
+    fn lane_cells(&self, width: Width) -> Option<usize> {
         let fits = self.divisor == 1 << self.width && self.width <= self.limb;
         let cells = 1 + self.shared.len();
-        fits.then_some(cells).filter(|&c| c <= LANE2_CELLS)
+        fits.then_some(cells).filter(|&c| c <= lane2_cells(width))
     }
 
     /// The fixed cells of a lane, `[f0, f1, f2, f3]`: divisions share a row only when these agree.
@@ -111,13 +115,14 @@ fn standard_width(bits: u32, limb: u32) -> Option<u32> {
     [limb, 2 * limb].into_iter().find(|&w| bits <= w)
 }
 
-fn normalize<'a>(d: &Division<'a>, limb: u32, what: &str) -> Result<Normal<'a>, ProveError> {
+fn normalize<'a>(d: &Division<'a>, limb: u32, width: Width, what: &str) -> Result<Normal<'a>, ProveError> {
     let n = &d.numerator;
     if d.divisor <= 0 {
         return Err(ProveError::Unsupported(format!("{what}: divisor {} is not positive", d.divisor)));
     }
-    if n.shared.len() > SHARED_TERMS {
-        return Err(ProveError::Unsupported(format!("{what}: more than {SHARED_TERMS} terms in one division")));
+    let most = shared_terms(width);
+    if n.shared.len() > most {
+        return Err(ProveError::Unsupported(format!("{what}: more than {most} terms in one division")));
     }
     let first = n.first.as_ref().and_then(|t| t.cell.map(|c| (c, t.coeff, t.value)));
     let mut coeff = first.map_or(0, |f| f.1);
@@ -182,13 +187,14 @@ fn clamp_family(out: Output) -> Family {
 
 /// Lays out every division of a batch; returns the outputs in order.
 pub(crate) fn divide(t: &mut Trace, divs: &[Division<'_>], out: Output, what: &str) -> Result<Cells, ProveError> {
-    let normal = divs.iter().map(|d| normalize(d, t.range_bits, what)).collect::<Result<Vec<_>, _>>()?;
+    let width = t.params.width();
+    let normal = divs.iter().map(|d| normalize(d, t.range_bits, width, what)).collect::<Result<Vec<_>, _>>()?;
     let mut result: Vec<Option<Valued>> = vec![None; normal.len()];
     // Runs of consecutive lane divisions with equal coefficients share rows: four a row while every one
     // reads at most two cells, else two.
     let mut i = 0;
     while i < normal.len() {
-        let Some(cells) = normal[i].lane_cells() else {
+        let Some(cells) = normal[i].lane_cells(width) else {
             result[i] = Some(div_row(t, &normal[i], out, what)?);
             i += 1;
             continue;
@@ -196,13 +202,13 @@ pub(crate) fn divide(t: &mut Trace, divs: &[Division<'_>], out: Output, what: &s
         let mut end = i + 1;
         let mut widest = cells;
         while end < normal.len() && normal[end].lane_coefficients() == normal[i].lane_coefficients() {
-            match normal[end].lane_cells() {
+            match normal[end].lane_cells(width) {
                 Some(c) => widest = widest.max(c),
                 None => break,
             }
             end += 1;
         }
-        let per_row = if widest <= LANE4_CELLS { 4 } else { 2 };
+        let per_row = if widest <= LANE4_CELLS { width.division_lanes() } else { 2 };
         for start in (i..end).step_by(per_row) {
             let group: Vec<&Normal<'_>> = (start..end.min(start + per_row)).map(|j| &normal[j]).collect();
             for (j, v) in (start..).zip(shared_row(t, &group, per_row, out, what)?) {
@@ -220,7 +226,8 @@ pub(crate) fn divide(t: &mut Trace, divs: &[Division<'_>], out: Output, what: &s
 }
 
 /// Up to `lanes` (4: a `div4` row, 2: a `div2` row) divisions with the same coefficients in one row, which
-/// holds them once in `f0..f3`. Lane `l` reads its numerator cells from `g[l·G/lanes]` on and puts its
+/// holds them once in `f0..f3`. Lane `l` reads its numerator cells from `g[3l]` (`div4`) or `g[l·G/2]` (`div2`,
+/// `G` the row's `g` columns) on and puts its
 /// quotient and remainder in the slots of [`DIV_LANES`]`[l]`. Spare lanes repeat the last division's values
 /// (without copies); returns the real lanes' outputs.
 fn shared_row(
@@ -235,7 +242,8 @@ fn shared_row(
     for (k, c) in group[0].lane_coefficients().into_iter().enumerate() {
         t.f[k][row] = fr_i128(c);
     }
-    let stride = if lanes == 4 { 3 } else { G / 2 };
+    let half = lane2_cells(t.params.width());
+    let stride = if lanes == 4 { 3 } else { half };
     let mut outs = Vec::with_capacity(group.len());
     for (l, &(qs, rs)) in DIV_LANES[..lanes].iter().enumerate() {
         let (n, real) = match group.get(l) {
@@ -258,7 +266,7 @@ fn shared_row(
         // reads one shared cell, which every lane of a row with a live coefficient uses).
         if real && lanes == 2 && group[0].lane_coefficients()[1] != 0 {
             let zero = t.zero();
-            for k in terms.len().max(1)..G / 2 {
+            for k in terms.len().max(1)..half {
                 t.copy_in(g(stride * l + k, row), zero);
             }
         }
@@ -289,7 +297,7 @@ fn div_row(t: &mut Trace, n: &Normal<'_>, out: Output, what: &str) -> Result<Val
         // Unused shared cells are tied to zero while their coefficient is live.
         let zero = t.zero();
         t.f[1][row] = fr_i128(n.shared_coeff);
-        for i in 0..SHARED_TERMS {
+        for i in 0..shared_terms(t.params.width()) {
             t.copy_in(g(1 + i, row), n.shared.get(i).map_or(zero, |&(cell, _)| cell));
         }
     }

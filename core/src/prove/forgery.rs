@@ -11,6 +11,7 @@ use halo2_proofs::dev::MockProver;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::HashMap;
 use veil_verifier::circuit::tables::fr_i128;
+use veil_verifier::circuit::Width;
 
 fn copy_source(t: &Trace, dst: CellRef) -> Option<CellRef> {
     t.copies.iter().find(|(a, _)| *a == dst).map(|&(_, b)| b)
@@ -27,10 +28,24 @@ pub(super) fn conv_relu_slice() -> (crate::quant::QuantizedGraph, Vec<Option<Ten
 pub(super) fn conv_relu_slice_with(
     weights: usize,
 ) -> (crate::quant::QuantizedGraph, Vec<Option<Tensor<i64>>>, super::SliceCircuit) {
+    conv_relu_slice_at(weights, Width::Wide)
+}
+
+/// [`conv_relu_slice`] with `weights` weight columns and rows of `width`.
+pub(super) fn conv_relu_slice_at(
+    weights: usize,
+    width: Width,
+) -> (crate::quant::QuantizedGraph, Vec<Option<Tensor<i64>>>, super::SliceCircuit) {
     let (q, values) = op_case("pytorch_style");
     // Slice: the convolution and its ReLU.
-    let spec =
-        SliceSpec { nodes: 0..2, inputs: vec![q.inputs[0]], outputs: vec![q.nodes[1].output], weights, range_bits: 15 };
+    let spec = SliceSpec {
+        nodes: 0..2,
+        inputs: vec![q.inputs[0]],
+        outputs: vec![q.nodes[1].output],
+        weights,
+        range_bits: 15,
+        width,
+    };
     let blinds: HashMap<_, _> = [(q.inputs[0], Fr::from(5)), (q.nodes[1].output, Fr::from(6))].into();
     let inputs = super::SliceInputs {
         values: &values,

@@ -4,7 +4,7 @@
 use super::claim_rows::{claim_rows, ClaimSetup, ClaimWitness};
 use super::commit::{commit_rows, Boundary};
 use super::conv::{conv, ConvGeom};
-use super::division::{Output, SHARED_TERMS};
+use super::division::{shared_terms, Output};
 use super::ops::{add, max_groups, means, relu, sums, Cells};
 use super::trace::{g, Trace};
 use super::ProveError;
@@ -36,7 +36,9 @@ pub(crate) fn build(
     witness: Option<&SliceWitness<'_>>,
 ) -> Result<Trace, ProveError> {
     let params = SliceParams::new(slice.weights)
-        .ok_or_else(|| ProveError::Unsupported(format!("{} weight columns (1 to {MAX_WEIGHTS})", slice.weights)))?;
+        .ok_or_else(|| ProveError::Unsupported(format!("{} weight columns (1 to {MAX_WEIGHTS})", slice.weights)))?
+        .with_width(slice.width)
+        .with_last(claim.is_some());
     let mut t = Trace::new(params);
     if !super::RANGE_BITS.contains(&slice.range_bits) {
         return Err(ProveError::Unsupported(format!("range limbs of {} bits", slice.range_bits)));
@@ -291,7 +293,7 @@ fn pooled_means(
     let counts: Vec<i128> = wins.iter().map(|w| w.1 as i128).collect();
     let windows = wins.iter().map(|(idx, _)| idx.iter().map(|&i| (x.cells[i], x.values[i])).collect::<Vec<_>>());
     // Small windows are summed inside their division row; larger ones through running sums first.
-    if longest <= SHARED_TERMS {
+    if longest <= shared_terms(t.params.width()) {
         return means(t, &windows.collect::<Vec<_>>(), &counts, fracs, output);
     }
     let zero = t.zero();

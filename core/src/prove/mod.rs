@@ -11,6 +11,7 @@ mod claim_rows;
 mod commit;
 mod conv;
 mod division;
+mod fit;
 #[cfg(test)]
 mod forgery;
 mod key_cache;
@@ -31,6 +32,7 @@ mod weight_tamper;
 pub use backend::{prove, proving_key, verifying_key};
 pub use circuit::SliceCircuit;
 pub use commit::commit;
+pub use fit::{estimated_cost, fit_plan, fit_slice, FittedPlan};
 pub use key_cache::{KeyCache, HEADER_LEN as KEY_HEADER_LEN};
 pub use profile::RowProfile;
 
@@ -41,7 +43,7 @@ use crate::tensor::Tensor;
 use claim_rows::{ClaimSetup, ClaimWitness};
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::HashMap;
-use veil_verifier::circuit::{SliceParams, MAX_WEIGHTS};
+use veil_verifier::circuit::{SliceParams, Width, MAX_WEIGHTS};
 
 /// Why a slice could not be laid out or proved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -208,6 +210,9 @@ pub struct SliceSpec {
     /// one lets more divisions share rows, the narrow one keeps a small slice's table small; [`fit_slice`]
     /// picks the one with the smaller `k`.
     pub range_bits: u32,
+    /// Row width of the slice's constraint system; [`fit_slice`] picks the one with the lower estimated
+    /// proving cost ([`estimated_cost`]).
+    pub width: Width,
 }
 
 /// The range-check limb widths a slice may use ([`SliceSpec::range_bits`]).
@@ -221,6 +226,7 @@ impl From<&Slice> for SliceSpec {
             outputs: s.outputs.clone(),
             weights: MAX_WEIGHTS,
             range_bits: RANGE_BITS[0],
+            width: Width::Wide,
         }
     }
 }
@@ -253,33 +259,6 @@ pub fn slice_circuit(
     let mut trace = layout::build(graph, slice, claim.map(|c| &c.setup), witness.as_ref())?;
     trace.shrink_to_fit();
     Ok(SliceCircuit { trace: std::sync::Arc::new(trace), with_witness: inputs.is_some() })
-}
-
-/// The witness-free circuit of `slice` at the range-limb width ([`SliceSpec::range_bits`]) that gives the
-/// smaller `k` (the narrower on a tie, or when the wider alone can lay the slice out), and the spec with that
-/// width.
-pub fn fit_slice(
-    graph: &QuantizedGraph,
-    slice: &SliceSpec,
-    claim: Option<&ClaimModel>,
-) -> Result<(SliceSpec, SliceCircuit), ProveError> {
-    let mut best: Option<(SliceSpec, SliceCircuit)> = None;
-    let mut first_error = None;
-    for bits in RANGE_BITS {
-        let spec = SliceSpec { range_bits: bits, ..slice.clone() };
-        match slice_circuit(graph, &spec, claim, None) {
-            Ok(c) if best.as_ref().is_none_or(|(_, b)| c.k() < b.k()) => best = Some((spec, c)),
-            Ok(_) => {}
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    match (best, first_error) {
-        (Some(b), _) => Ok(b),
-        (None, Some(e)) => Err(e),
-        (None, None) => Err(ProveError::Unsupported("no range width lays the slice out".into())),
-    }
 }
 
 /// Rows of a node's circuit relations on the two tracks of a slice: a slice's rows are the larger of its

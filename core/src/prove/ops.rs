@@ -20,21 +20,13 @@ impl Cells {
     }
 }
 
-/// `max(x, 0)` element-wise, two per row (slots 0 and 3). A ReLU that is its input's only reader is instead
-/// fused into the division that produced the input (see `layout`).
+/// `max(x, 0)` element-wise, as `max(x, 0)` rows of [`max_pairs`] against the zero cell. A ReLU that is its
+/// input's only reader is instead fused into the division that produced the input (see `layout`).
 pub(crate) fn relu(t: &mut Trace, x: &Cells, bits: u32) -> Cells {
-    let mut out = Cells { cells: x.cells.clone(), values: x.values.iter().map(|&v| v.max(0)).collect() };
-    let all: Vec<usize> = (0..x.len()).collect();
-    for chunk in all.chunks(COPY_SLOTS.len()) {
-        let row = t.alloc(1);
-        for (&j, &i) in COPY_SLOTS.iter().zip(chunk) {
-            t.copy_in(lk(2 * j, row), x.cells[i]);
-            t.set_i(lk(2 * j + 1, row), out.values[i]);
-            t.tag(j, row, Family::Relu { bits });
-            out.cells[i] = lk(2 * j + 1, row);
-        }
-    }
-    out
+    let zero = t.zero();
+    let pairs: Vec<(Valued, Valued)> = x.cells.iter().zip(&x.values).map(|(&c, &v)| ((c, v), (zero, 0))).collect();
+    let (cells, values) = max_pairs(t, &pairs, bits).into_iter().unzip();
+    Cells { cells, values }
 }
 
 /// A cell with its integer value.
@@ -109,7 +101,8 @@ pub(crate) fn sums(t: &mut Trace, groups: &[Vec<(CellRef, i64)>]) -> Result<Vec<
 }
 
 /// `clamp(round_div(sum · 2^(fo−fi), count))` (or `round_div(sum, count · 2^(fi−fo))`): the reference's
-/// `mean_rescaled`, as one division row per group. A group is its values (at most [`SHARED_TERMS`]) or one
+/// `mean_rescaled`, as one division row per group. A group is its values (at most
+/// [`shared_terms`](super::division::shared_terms)) or one
 /// running-sum cell.
 pub(crate) fn means(
     t: &mut Trace,

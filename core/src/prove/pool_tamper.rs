@@ -22,6 +22,7 @@ fn avgpool_slice() -> SliceCircuit {
         outputs: vec![output],
         weights: 1,
         range_bits: 12,
+        width: Default::default(),
     };
     let blinds: HashMap<_, _> = [(q.inputs[0], Fr::from(5)), (output, Fr::from(6))].into();
     let inputs = super::SliceInputs {

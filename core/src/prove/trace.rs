@@ -8,7 +8,7 @@ use halo2_proofs::arithmetic::Field;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::BTreeSet;
 use veil_verifier::circuit::tables::{fr_i64, Family};
-use veil_verifier::circuit::{lk_index, SliceParams, F, G, H, HW, SLOTS, SLOT_TAG, TAGS};
+use veil_verifier::circuit::{lk_index, SliceParams, F, H, HW, SLOT_TAG, TAGS};
 
 /// A column of the slice circuit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -135,8 +135,8 @@ impl Trace {
     /// An empty trace for the constraint system of `params`.
     pub fn new(params: SliceParams) -> Self {
         Trace {
-            lk: vec![Vec::new(); 2 * SLOTS],
-            g: vec![Vec::new(); G],
+            lk: vec![Vec::new(); 2 * params.width().slots()],
+            g: vec![Vec::new(); params.width().g_columns()],
             h: vec![Vec::new(); H],
             tag: vec![Vec::new(); TAGS],
             f: vec![Vec::new(); F],
@@ -176,6 +176,10 @@ impl Trace {
         if let Some(row) = self.tag_clash {
             return Err(ProveError::Unsupported(format!("row {row}: two lookup families under one tag column")));
         }
+        let slots = self.params.width().slots();
+        if let Some(row) = self.tagged.iter().position(|&bits| u32::from(bits) >> slots != 0) {
+            return Err(ProveError::Unsupported(format!("row {row}: a lookup slot past the row's {slots}")));
+        }
         self.main_rows = self.rows;
         if self.weight_rows > self.rows {
             self.alloc(self.weight_rows - self.rows);
@@ -192,7 +196,7 @@ impl Trace {
             .collect();
         for (row, &bits) in std::mem::take(&mut self.tagged).iter().enumerate() {
             for column in 0..TAGS {
-                let slots = (0..SLOTS).filter(|&j| SLOT_TAG[j] == column);
+                let slots = (0..self.params.width().slots()).filter(|&j| SLOT_TAG[j] == column);
                 if !slots.clone().any(|j| bits >> j & 1 == 1) {
                     continue;
                 }

@@ -1,11 +1,11 @@
 //! Tests of the weight track: it shares rows with the other relations, it binds the fixed weights to the
 //! Freivalds check, and its chain follows the `horner_w` gate.
 
-use super::forgery::{conv_relu_slice, conv_relu_slice_with, failures, is_gate};
+use super::forgery::{conv_relu_slice, conv_relu_slice_at, conv_relu_slice_with, failures, is_gate};
 use super::trace::{h, Phase2, Sel, Trace};
 use halo2_proofs::dev::{MockProver, VerifyFailure};
 use halo2_proofs::halo2curves::bn256::Fr;
-use veil_verifier::circuit::{HW, MAX_WEIGHTS};
+use veil_verifier::circuit::{Width, HW, MAX_WEIGHTS};
 
 /// Rows where a weight selector is on.
 fn weight_rows(t: &Trace) -> Vec<usize> {
@@ -90,20 +90,24 @@ fn a_slice_takes_the_fewest_weight_columns_that_keep_its_size() {
     }
 }
 
-/// The key's column budget at the most weight columns: 32 fixed columns (2 tags, 6 coefficients, 24 weights), the table's 3 and at most
-/// 13 compressed selector columns (the weight selectors allocated first share one); 26 equality columns (12
-/// `g`, 7 `h`, six lookup operands, the instance; no constants column) and 36 advice columns (12 `lk`, 12 `g`,
-/// 7 `h`, the lookup multiplicities and four logUp columns). Each fixed column costs about 17 MB at the peak
-/// of a `k = 18` proof, each equality column about 25 MB (`docs/performance.md`), so a change that adds one
-/// shows here.
+/// The key's column budget at the most weight columns, per row width. Wide: 32 fixed columns (2 tags, 6
+/// coefficients, 24 weights), the table's 3 and at most 13 compressed selector columns (the weight selectors
+/// allocated first share one); 24 equality columns (12 `g`, 7 `h`, four lookup outputs, the instance; no
+/// constants column) and 36 advice columns (12 `lk`, 12 `g`, 7 `h`, the lookup multiplicities and four logUp
+/// columns). Narrow: the same fixed columns, 16 equality columns (6 `g`, 7 `h`, two lookup outputs, the
+/// instance) and 22 advice columns (6 `lk`, 6 `g`, 7 `h`, the multiplicities and two logUp columns). Each
+/// fixed column costs about 17 MB at the peak of a `k = 18` proof, each equality column about 25 MB
+/// (`docs/performance.md`), so a change that adds one shows here.
 #[test]
-fn a_slice_key_has_at_most_48_fixed_and_26_equality_columns() {
-    let (_, _, honest) = conv_relu_slice();
-    // The column layout does not depend on the commitment scheme; a seeded KZG setup is quick to make.
-    let params = veil_verifier::backend::Params::insecure_kzg_for_tests(honest.k(), 1);
-    let vk = super::backend::verifying_key(&params, &honest.without_witness()).expect("vk");
-    let cs = vk.cs();
-    assert!(cs.num_fixed_columns() <= 48, "{} fixed columns", cs.num_fixed_columns());
-    assert_eq!(cs.permutation().get_columns().len(), 26, "equality columns");
-    assert_eq!(cs.num_advice_columns(), 36, "advice columns");
+fn a_slice_key_has_at_most_48_fixed_and_24_or_16_equality_columns() {
+    for (width, equality, advice) in [(Width::Wide, 24, 36), (Width::Narrow, 16, 22)] {
+        let (_, _, honest) = conv_relu_slice_at(MAX_WEIGHTS, width);
+        // The column layout does not depend on the commitment scheme; a seeded KZG setup is quick to make.
+        let params = veil_verifier::backend::Params::insecure_kzg_for_tests(honest.k(), 1);
+        let vk = super::backend::verifying_key(&params, &honest.without_witness()).expect("vk");
+        let cs = vk.cs();
+        assert!(cs.num_fixed_columns() <= 48, "{width:?}: {} fixed columns", cs.num_fixed_columns());
+        assert_eq!(cs.permutation().get_columns().len(), equality, "{width:?}: equality columns");
+        assert_eq!(cs.num_advice_columns(), advice, "{width:?}: advice columns");
+    }
 }

@@ -9,6 +9,7 @@
 
 use crate::quant::{QNode, QOp, QuantizedGraph};
 use serde::{Deserialize, Serialize};
+use veil_verifier::circuit::Width;
 
 /// Parameters of the row and memory estimates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -18,8 +19,13 @@ pub struct CostModel {
     /// Peak prover memory per row of a `2^k`-row circuit: every column's values, coefficients and
     /// extended-domain parts, the proving key and halo2's buffers. Measured as peak RSS of format v7's
     /// proofs: 9.8 KB per row at `k = 16` (gender-v1, `veil prove`; 10.7 KB in `veil bench`), 10.6 KB at
-    /// `k = 17` (age-v1; 11.3 KB in `veil bench`); rounded up to 11.5 KiB.
+    /// `k = 17` (age-v1; 11.3 KB in `veil bench`); rounded up to 11.5 KiB. This is for wide rows
+    /// ([`Width::Wide`]); see [`CostModel::narrow_prover_bytes_per_row`].
     pub prover_bytes_per_row: u64,
+    /// The same for narrow rows ([`Width::Narrow`]): 22 advice columns instead of 36. Measured as `veil
+    /// prove`'s peak RSS on age-v1 as one narrow slice of `2^18` rows: 1,780 MiB, 6.95 KiB a row; rounded up
+    /// to 7 KiB.
+    pub narrow_prover_bytes_per_row: u64,
     /// Quantized values packed into one field element before hashing a boundary tensor.
     pub values_per_field_element: u64,
     /// Rows of one Poseidon permutation absorbing `rate` field elements.
@@ -35,6 +41,7 @@ impl Default for CostModel {
         Self {
             weight_columns: veil_verifier::circuit::MAX_WEIGHTS as u64,
             prover_bytes_per_row: 23 << 9,
+            narrow_prover_bytes_per_row: 7 << 10,
             values_per_field_element: 16,
             poseidon_rows: 65,
             poseidon_rate: 2,
@@ -84,8 +91,18 @@ impl CostModel {
         64 - (needed - 1).leading_zeros()
     }
 
-    /// Estimated peak prover memory of a circuit with `2^k` rows.
+    /// Estimated peak prover memory of a circuit with `2^k` wide rows (the planner's assumption before a
+    /// slice's width is chosen).
     pub fn memory_bytes(&self, k: u32) -> u64 {
-        (1u64 << k).saturating_mul(self.prover_bytes_per_row)
+        self.memory_bytes_at(k, Width::Wide)
+    }
+
+    /// Estimated peak prover memory of a circuit with `2^k` rows of `width`.
+    pub fn memory_bytes_at(&self, k: u32, width: Width) -> u64 {
+        let per_row = match width {
+            Width::Wide => self.prover_bytes_per_row,
+            Width::Narrow => self.narrow_prover_bytes_per_row,
+        };
+        (1u64 << k).saturating_mul(per_row)
     }
 }

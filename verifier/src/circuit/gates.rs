@@ -1,14 +1,15 @@
 //! The custom gates. Each is named so `MockProver` failures point at the relation that broke.
 
-use super::{Selectors, SliceConfig, COPY_SLOTS, DIV_LANES, G, HORNER_LANES, HW, LK, SLOT_X, SLOT_Y};
+use super::{ClaimSelectors, Selectors, SliceConfig, SliceParams, Width, COPY_SLOTS, DIV_LANES, HW, SLOT_X, SLOT_Y};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, VirtualCells};
 use halo2_proofs::poly::Rotation;
 
 /// Allocates the selectors. halo2 compresses simple selectors greedily in allocation order, so the weight
 /// track's two (on every row of the track, never on the same row) come first: they then share one column.
-/// Other orders cost gender-v1 or age-v1 a thirteenth selector column.
-pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>) -> Selectors {
+/// Other orders cost gender-v1 or age-v1 a thirteenth selector column. `div4` exists in wide rows only, the
+/// claim selectors in a last slice only.
+pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> Selectors {
     let mut s = || meta.selector();
     Selectors {
         horner_w: s(),
@@ -23,17 +24,19 @@ pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>) -> Selectors {
         dot_start: s(),
         div: s(),
         div2: s(),
-        div4: s(),
+        div4: (params.width() == Width::Wide).then(&mut s),
         bound: s(),
         sum: s(),
         sum_start: s(),
         max: s(),
         pack: s(),
         pack_start: s(),
-        claim: s(),
-        claim_start: s(),
-        verdict_age: s(),
-        verdict_kind: s(),
+        claim: params.last().then(|| ClaimSelectors {
+            claim: s(),
+            claim_start: s(),
+            verdict_age: s(),
+            verdict_kind: s(),
+        }),
         constant: s(),
     }
 }
@@ -42,7 +45,7 @@ pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>) -> Selectors {
 /// and `base2 = f4` fixed per row (`base2 = 0` when slot 3 holds a fused ReLU rather than a third limb).
 fn remainder(
     m: &mut VirtualCells<'_, Fr>,
-    lk: [Column<Advice>; LK],
+    lk: &[Column<Advice>],
     f: [Column<Fixed>; super::F],
     rot: Rotation,
 ) -> Expression<Fr> {
@@ -52,7 +55,7 @@ fn remainder(
 }
 
 /// Slot `j`'s `y` operand column (slots 0 and 3 have one).
-fn slot_y(lk: [Column<Advice>; LK], j: usize) -> Column<Advice> {
+fn slot_y(lk: &[Column<Advice>], j: usize) -> Column<Advice> {
     lk[SLOT_Y[j].unwrap_or(SLOT_X[j])]
 }
 
@@ -62,13 +65,15 @@ fn constant(v: u64) -> Expression<Fr> {
 
 /// Creates every custom gate on `c`'s columns.
 pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
-    let (s, lk, g, h, f) = (c.s, c.lk, c.g, c.h, c.f);
+    let (s, h, f) = (c.s, c.h, c.f);
+    let (lk, g) = (c.lk.clone(), c.g.clone());
+    let (lk, g) = (&lk[..], &g[..]);
     let (zc, ac) = (c.z, c.alpha);
     // Two values a row in each lane: `h' = h·z² + a'·z + b'` with `(a, b) = (g[2i], g[2i + 1])`.
     meta.create_gate("horner_z", |m| {
         let q = m.query_selector(s.horner_z);
         let z = m.query_challenge(zc);
-        (0..HORNER_LANES)
+        (0..c.width.horner_lanes())
             .map(|i| {
                 let next = m.query_advice(h[i], Rotation::next());
                 let cur = m.query_advice(h[i], Rotation::cur());
@@ -81,7 +86,7 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
     meta.create_gate("horner_z_start", |m| {
         let q = m.query_selector(s.horner_z_start);
         let z = m.query_challenge(zc);
-        (0..HORNER_LANES)
+        (0..c.width.horner_lanes())
             .map(|i| {
                 let (a, b) = (m.query_advice(g[2 * i], Rotation::cur()), m.query_advice(g[2 * i + 1], Rotation::cur()));
                 q.clone() * (m.query_advice(h[i], Rotation::cur()) - a * z.clone() - b)
@@ -158,7 +163,7 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
     meta.create_gate("div", |m| {
         let q = m.query_selector(s.div);
         let cur = Rotation::cur();
-        let shared = (2..G).fold(m.query_advice(g[1], cur), |acc, i| acc + m.query_advice(g[i], cur));
+        let shared = (2..g.len()).fold(m.query_advice(g[1], cur), |acc, i| acc + m.query_advice(g[i], cur));
         let num = m.query_advice(g[0], cur) * m.query_fixed(f[0], cur)
             + shared * m.query_fixed(f[1], cur)
             + m.query_fixed(f[2], cur);
@@ -177,16 +182,22 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
             let quotient = m.query_advice(lk[SLOT_X[qs]], cur) * m.query_fixed(f[3], cur);
             num - quotient - m.query_advice(lk[SLOT_X[rs]], cur)
         };
-    // Lane 0 reads g0..g5, lane 1 g6..g11; quotients in slots 0 and 3, remainders in slots 1 and 2.
+    // Lane 0 reads the first half of `g` (g0..g5 wide, g0..g2 narrow), lane 1 the second; quotients in slots
+    // 0 and 3, remainders in slots 1 and 2.
+    let half = g.len() / 2;
     meta.create_gate("div2", |m| {
         let q = m.query_selector(s.div2);
-        (0..2).map(|l| q.clone() * lane(m, l * G / 2, l * G / 2 + 1..(l + 1) * G / 2, DIV_LANES[l])).collect::<Vec<_>>()
+        (0..2).map(|l| q.clone() * lane(m, l * half, l * half + 1..(l + 1) * half, DIV_LANES[l])).collect::<Vec<_>>()
     });
-    // Lane l reads g[3l] and g[3l+1].
-    meta.create_gate("div4", |m| {
-        let q = m.query_selector(s.div4);
-        (0..DIV_LANES.len()).map(|l| q.clone() * lane(m, 3 * l, 3 * l + 1..3 * l + 2, DIV_LANES[l])).collect::<Vec<_>>()
-    });
+    // Lane l reads g[3l] and g[3l+1]; its slots exist in wide rows only.
+    if let Some(div4) = s.div4 {
+        meta.create_gate("div4", |m| {
+            let q = m.query_selector(div4);
+            (0..DIV_LANES.len())
+                .map(|l| q.clone() * lane(m, 3 * l, 3 * l + 1..3 * l + 2, DIV_LANES[l]))
+                .collect::<Vec<_>>()
+        });
+    }
     meta.create_gate("bound", |m| {
         let q = m.query_selector(s.bound);
         let gap = m.query_fixed(f[2], Rotation::next());
@@ -194,7 +205,7 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
     });
     meta.create_gate("sum", |m| {
         let q = m.query_selector(s.sum);
-        (0..G / 2)
+        (0..g.len() / 2)
             .map(|l| {
                 let next = m.query_advice(g[2 * l + 1], Rotation::next());
                 let cur = m.query_advice(g[2 * l + 1], Rotation::cur());
@@ -204,7 +215,7 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
     });
     meta.create_gate("sum_start", |m| {
         let q = m.query_selector(s.sum_start);
-        (0..G / 2)
+        (0..g.len() / 2)
             .map(|l| {
                 q.clone() * (m.query_advice(g[2 * l + 1], Rotation::cur()) - m.query_advice(g[2 * l], Rotation::cur()))
             })
@@ -260,7 +271,9 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
         let q = m.query_selector(s.constant);
         vec![q * (m.query_advice(g[0], Rotation::cur()) - m.query_fixed(f[0], Rotation::cur()))]
     });
-    claim_gates(meta, c);
+    if let Some(claim) = s.claim {
+        claim_gates(meta, c, claim);
+    }
 }
 
 /// The claim rows of a final slice. One row per logit `i` holds `z_i` (g0), the claimed maximum `m` (g1),
@@ -268,8 +281,9 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
 /// (g3), the prefix count `P_i = Σ_{j≤i} b_j` (g4), `K_i = Σ_{j≤i} b_j·j` (g5, with `j` in f0), the age sums
 /// `A_i = Σ E_j·c_j` (h0, `c_j` in f1) and `S_i = Σ E_j` (h1), the claim-kind bit `e0` (h3) and the revealed
 /// output `o_i = e0·z_i` (h2).
-fn claim_gates(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
-    let (s, lk, g, h, f) = (c.s, c.lk, c.g, c.h, c.f);
+fn claim_gates(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig, s: ClaimSelectors) {
+    let (h, f) = (c.h, c.f);
+    let (lk, g) = (&c.lk[..], &c.g[..]);
     let row = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>, first: bool| {
         let cur = Rotation::cur();
         let q = m.query_selector(if first { s.claim_start } else { s.claim });

@@ -35,7 +35,8 @@ pub const LK: usize = 12;
 pub const SLOT_X: [usize; SLOTS] = [0, 2, 3, 4, 6, 8, 9, 10];
 /// The `lk` column holding slot `j`'s `y` operand; slots 1, 2, 5 and 6 look up `(tag, x)` only.
 pub const SLOT_Y: [Option<usize>; SLOTS] = [Some(1), None, None, Some(5), Some(7), None, None, Some(11)];
-/// Slots whose `x` and `y` operands take part in copy constraints (the limb slots hold range limbs only).
+/// Slots whose `y` operand takes part in copy constraints (a division's or a maximum's output; `x` operands
+/// are computed in their row, and the limb slots hold range limbs only).
 pub const COPY_SLOTS: [usize; 2] = [0, 3];
 /// Slots of the second half whose `y` operand takes part in copy constraints: the outputs of a `div4` row's
 /// lanes 2 and 3.
@@ -74,33 +75,120 @@ pub const F: usize = 6;
 /// everything else's; a slice takes the fewest columns that keep its `k` ([`SliceParams`]).
 pub const MAX_WEIGHTS: usize = 24;
 
-/// What differs between slices' constraint systems: the number of weight columns. Fewer columns are fewer
-/// polynomials in every proof; a slice whose weights are few next to its other rows needs only one or two.
+/// How wide a slice's rows are. A wide row holds eight lookup slots (up to four requantizations) and twelve
+/// general columns (six Horner lanes); a narrow row the first half of each: four slots, two requantizations,
+/// six general columns and three Horner lanes. A narrow row costs about two thirds of a wide one (22 advice
+/// and 18 equality columns against 36 and 26), so a slice whose size is set by its weights rather than its
+/// rows proves faster narrow; a row-bound slice fits a smaller `k` wide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+pub enum Width {
+    /// Four lookup slots, six general columns.
+    Narrow,
+    /// Eight lookup slots, twelve general columns.
+    #[default]
+    Wide,
+}
+
+impl Width {
+    /// Both widths, narrow first.
+    pub const ALL: [Width; 2] = [Width::Narrow, Width::Wide];
+
+    /// Lookup slots a row.
+    pub fn slots(self) -> usize {
+        match self {
+            Width::Narrow => SLOTS / 2,
+            Width::Wide => SLOTS,
+        }
+    }
+
+    /// Lookup operand (`lk`) columns: slots `0..slots()` use `lk[0..lk_columns()]`.
+    pub fn lk_columns(self) -> usize {
+        match self {
+            Width::Narrow => LK / 2,
+            Width::Wide => LK,
+        }
+    }
+
+    /// General phase-1 (`g`) columns.
+    pub fn g_columns(self) -> usize {
+        match self {
+            Width::Narrow => G / 2,
+            Width::Wide => G,
+        }
+    }
+
+    /// Lanes of a `horner_z` row.
+    pub fn horner_lanes(self) -> usize {
+        self.g_columns() / 2
+    }
+
+    /// The most requantizations one row holds: four in a `div4` row (wide only), else two in a `div2` row.
+    pub fn division_lanes(self) -> usize {
+        match self {
+            Width::Narrow => 2,
+            Width::Wide => DIV_LANES.len(),
+        }
+    }
+}
+
+/// What differs between slices' constraint systems: the number of weight columns, the row [`Width`] and
+/// whether the slice is the last (only the last has claim rows, and so claim gates). Fewer columns are fewer
+/// polynomials in every proof; a slice whose weights are few next to its other rows needs only one or two
+/// weight columns, and a slice bound by its weights needs no wide rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SliceParams {
     weights: usize,
+    width: Width,
+    last: bool,
 }
 
 impl SliceParams {
-    /// Parameters with `weights` weight columns; `None` unless `1 ≤ weights ≤` [`MAX_WEIGHTS`].
+    /// Wide rows with `weights` weight columns, for a last slice; `None` unless `1 ≤ weights ≤`
+    /// [`MAX_WEIGHTS`].
     pub fn new(weights: usize) -> Option<Self> {
-        (1..=MAX_WEIGHTS).contains(&weights).then_some(SliceParams { weights })
+        (1..=MAX_WEIGHTS).contains(&weights).then_some(SliceParams { weights, width: Width::Wide, last: true })
+    }
+
+    /// The same, for the last slice of a model (with claim gates) or another one (without).
+    pub fn with_last(self, last: bool) -> Self {
+        SliceParams { last, ..self }
+    }
+
+    /// Whether the constraint system has the claim gates of a model's last slice.
+    pub fn last(&self) -> bool {
+        self.last
+    }
+
+    /// The same row width with `weights` weight columns (clamped to `1..=`[`MAX_WEIGHTS`]).
+    pub fn with_weights(self, weights: usize) -> Self {
+        SliceParams { weights: weights.clamp(1, MAX_WEIGHTS), ..self }
+    }
+
+    /// The same weight columns with rows of `width`.
+    pub fn with_width(self, width: Width) -> Self {
+        SliceParams { width, ..self }
     }
 
     /// The number of weight columns: the weights a `horner_w` row evaluates.
     pub fn weights(&self) -> usize {
         self.weights
     }
-}
 
-/// [`MAX_WEIGHTS`] weight columns.
-impl Default for SliceParams {
-    fn default() -> Self {
-        SliceParams { weights: MAX_WEIGHTS }
+    /// The row width.
+    pub fn width(&self) -> Width {
+        self.width
     }
 }
 
-/// The selectors of the custom gates (see `gates.rs` for each relation).
+/// [`MAX_WEIGHTS`] weight columns, wide rows, a last slice.
+impl Default for SliceParams {
+    fn default() -> Self {
+        SliceParams { weights: MAX_WEIGHTS, width: Width::Wide, last: true }
+    }
+}
+
+/// The selectors of the custom gates (see `gates.rs` for each relation). A selector exists only with its gate:
+/// halo2 gives a selector that no gate reads a fixed column of its own.
 #[derive(Clone, Copy, Debug)]
 pub struct Selectors {
     /// `h[i]' = h[i]·z² + g[2i]'·z + g[2i+1]'` in six lanes (Horner over phase-1 values, two a row).
@@ -134,7 +222,7 @@ pub struct Selectors {
     /// Four rounded divisions with the same coefficients in one row, each with a one-limb remainder and up to
     /// two numerator cells: `g[3l]·f0 + g[3l+1]·f1 + f2 = x_q·f3 + x_r` for lane `l` with `(q, r)` =
     /// [`DIV_LANES`]`[l]`.
-    pub div4: Selector,
+    pub div4: Option<Selector>,
     /// `r(next) = r + f2(next)`: the remainder's upper bound for a divisor that is not a power of two.
     pub bound: Selector,
     /// `g[2l+1]' = g[2l+1] + g[2l]'` in three lanes (running sums).
@@ -147,6 +235,15 @@ pub struct Selectors {
     pub pack: Selector,
     /// `g[l] = x + f5`.
     pub pack_start: Selector,
+    /// The claim rows' selectors (a last slice only).
+    pub claim: Option<ClaimSelectors>,
+    /// `g0 = f0`: a cell pinned to a constant of the key (the zero cell, the one of a power chain).
+    pub constant: Selector,
+}
+
+/// The selectors of a last slice's claim rows.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimSelectors {
     /// Per-logit claim row (argmax bookkeeping and the age sums), referring to the previous row.
     pub claim: Selector,
     /// The first claim row.
@@ -155,19 +252,17 @@ pub struct Selectors {
     pub verdict_age: Selector,
     /// The claim-kind row.
     pub verdict_kind: Selector,
-    /// `g0 = f0`: a cell pinned to a constant of the key (the zero cell, the one of a power chain).
-    pub constant: Selector,
 }
 
 /// Columns, selectors and challenges of a slice circuit.
 #[derive(Clone, Debug)]
 pub struct SliceConfig {
-    /// Lookup operands (phase 1).
-    pub lk: [Column<Advice>; LK],
+    /// Lookup operands (phase 1): [`Width::lk_columns`] of them.
+    pub lk: Vec<Column<Advice>>,
     /// Lookup family tags, one per pair of slots ([`SLOT_TAG`]).
     pub tag: [Column<Fixed>; TAGS],
-    /// General phase-1 advice.
-    pub g: [Column<Advice>; G],
+    /// General phase-1 advice: [`Width::g_columns`] of them.
+    pub g: Vec<Column<Advice>>,
     /// Phase-2 advice.
     pub h: [Column<Advice>; H],
     /// General fixed columns.
@@ -184,15 +279,18 @@ pub struct SliceConfig {
     pub alpha: Challenge,
     /// Gate selectors.
     pub s: Selectors,
+    /// The row width.
+    pub width: Width,
     /// The Poseidon chip, on `g[0..3]` (state), `g[3..6]` (witnesses) and `f` (round constants).
     pub poseidon: PoseidonConfig,
 }
 
-/// Creates every column, gate and lookup of the slice circuit with `params`' weight columns.
+/// Creates every column, gate and lookup of the slice circuit with `params`' weight columns and width.
 pub fn configure(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> SliceConfig {
     meta.set_minimum_degree(5);
-    let lk = [(); LK].map(|_| meta.advice_column_in(FirstPhase));
-    let g = [(); G].map(|_| meta.advice_column_in(FirstPhase));
+    let width = params.width();
+    let lk: Vec<_> = (0..width.lk_columns()).map(|_| meta.advice_column_in(FirstPhase)).collect();
+    let g: Vec<_> = (0..width.g_columns()).map(|_| meta.advice_column_in(FirstPhase)).collect();
     let z = meta.challenge_usable_after(FirstPhase);
     let alpha = meta.challenge_usable_after(FirstPhase);
     let h = [(); H].map(|_| meta.advice_column_in(SecondPhase));
@@ -201,19 +299,21 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> SliceC
     let wt = (0..params.weights).map(|_| meta.fixed_column()).collect();
     let instance = meta.instance_column();
     meta.enable_equality(instance);
-    let copied = COPY_SLOTS.iter().flat_map(|&j| [Some(SLOT_X[j]), SLOT_Y[j]]).flatten();
-    let copied = copied.chain(OUT_SLOTS.iter().filter_map(|&j| SLOT_Y[j])).map(|i| lk[i]);
-    for c in copied.chain(g).chain(h) {
+    let outputs = COPY_SLOTS.iter().chain(OUT_SLOTS.iter().filter(|&&j| j < width.slots()));
+    for i in outputs.filter_map(|&j| SLOT_Y[j]) {
+        meta.enable_equality(lk[i]);
+    }
+    for &c in g.iter().chain(&h) {
         meta.enable_equality(c);
     }
     let mult = meta.advice_column_in(FirstPhase);
-    let phase2 = [(); 4].map(|_| meta.advice_column_in(SecondPhase));
+    let phase2: Vec<_> = (0..logup::phase2_columns(width)).map(|_| meta.advice_column_in(SecondPhase)).collect();
     let challenges = (meta.challenge_usable_after(FirstPhase), meta.challenge_usable_after(FirstPhase));
-    let logup = logup::configure(meta, tag, lk, mult, phase2, challenges);
-    let s = gates::selectors(meta);
+    let logup = logup::configure(meta, tag, &lk, mult, &phase2, challenges);
+    let s = gates::selectors(meta, params);
     let poseidon =
         PoseidonChip::configure(meta, [g[0], g[1], g[2]], [g[3], g[4], g[5]], [f[0], f[1], f[2]], [f[3], f[4], f[5]]);
-    let mut config = SliceConfig { lk, tag, g, h, f, wt, instance, logup, z, alpha, s, poseidon };
+    let mut config = SliceConfig { lk, tag, g, h, f, wt, instance, logup, z, alpha, s, width, poseidon };
     gates::create(meta, &mut config);
     config
 }
