@@ -76,7 +76,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     parallel: u16,
     /// Prove as many slices at once as fit this many MiB of estimated prover memory (about 11.5 KiB per row of
-    /// 2^k; `veil slice` prints each slice's estimate); fails before proving if one slice alone does not fit.
+    /// 2^k for wide rows, 7 KiB for narrow ones); fails before proving if one slice alone does not fit.
     #[arg(long, conflicts_with = "parallel", value_parser = clap::value_parser!(u64).range(1..))]
     memory_budget: Option<u64>,
     /// Parameters cache (default: $VEIL_PARAMS_DIR, $XDG_CACHE_HOME/veil or ~/.cache/veil).

@@ -11,7 +11,7 @@ use veil_core::slice::{slice, CostModel, SlicePolicy};
 use veil_core::tensor::Tensor;
 use veil_verifier::backend::{ParamSet, Params};
 use veil_verifier::bundle::{Claim, ProofBundle};
-use veil_verifier::circuit::MAX_WEIGHTS;
+use veil_verifier::circuit::{Width, MAX_WEIGHTS};
 use veil_verifier::verdict::{Coverage, Rejection};
 use veil_verifier::verify::{Expected, Verifier};
 use veil_verifier::Digest;
@@ -213,6 +213,34 @@ fn an_artifact_with_other_weight_columns_is_refused_or_verifies_nothing() -> Res
         let renamed = ProofBundle { model: other.model(), ..bundle.clone() };
         let code = other.verify(&renamed.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
         assert_eq!(code, "invalid_proof", "slice {slice} read with {} weight columns", artifact_width(weights));
+    }
+    Ok(())
+}
+
+/// A slice's row width is part of its constraint system too: an artifact naming the other width for a slice
+/// is refused when its key does not read at that width, and otherwise is another model that accepts none of
+/// this model's proofs, renamed or not.
+#[test]
+fn an_artifact_with_another_row_width_is_refused_or_verifies_nothing() -> Result<()> {
+    let f = fixture();
+    let bundle = argmax_bundle();
+    for slice in 0..f.compiled.verifier.slices.len() {
+        let mut artifact = f.compiled.verifier.clone();
+        let width = &mut artifact.slices[slice].width;
+        *width = if *width == Width::Wide { Width::Narrow } else { Width::Wide };
+        let other = match Verifier::new(artifact, f.params.clone()) {
+            Ok(other) => other,
+            Err(refused) => {
+                assert_eq!(refused, Rejection::WrongKey { slice: slice as u32 }, "slice {slice}");
+                continue;
+            }
+        };
+        assert_ne!(other.model(), verifier()?.model(), "the row width is part of the model digest");
+        let code = other.verify(&bundle.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
+        assert_eq!(code, "wrong_model");
+        let renamed = ProofBundle { model: other.model(), ..bundle.clone() };
+        let code = other.verify(&renamed.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
+        assert_eq!(code, "invalid_proof", "slice {slice} read at the other width");
     }
     Ok(())
 }
