@@ -69,9 +69,19 @@ struct SliceFigures {
     row_profile: RowProfile,
     /// Weight columns of its constraint system (the weight track's width).
     weight_columns: usize,
+    /// Row width of its constraint system: `narrow` or `wide`.
+    width: &'static str,
     /// Median proving time (reading the proving key from the cache, or deriving it with `--no-key-cache`).
     prove_s: f64,
     proof_bytes: usize,
+}
+
+/// A row width as the bench table and JSON name it.
+pub fn width_name(width: veil_verifier::circuit::Width) -> &'static str {
+    match width {
+        veil_verifier::circuit::Width::Narrow => "narrow",
+        veil_verifier::circuit::Width::Wide => "wide",
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -221,6 +231,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
             table_rows: rows[i].1,
             row_profile: rows[i].2,
             weight_columns: compiled.slices[i].weights,
+            width: width_name(compiled.verifier.slices[i].width),
             prove_s: median(times.clone()),
             proof_bytes: bundle.slices.iter().find(|s| s.index as usize == i).map_or(0, |s| s.proof.len()),
         })
@@ -250,11 +261,14 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         return Ok(());
     }
     println!("{} ({scheme:?}), claim {}", compiled.name, describe_claim(&bundle.claim, Some(&compiled)));
-    println!("{:>5} {:>3} {:>9} {:>11} {:>9} {:>8}", "slice", "k", "rows", "table rows", "prove s", "proof B");
+    println!(
+        "{:>5} {:>3} {:>6} {:>9} {:>11} {:>9} {:>8}",
+        "slice", "k", "width", "rows", "table rows", "prove s", "proof B"
+    );
     for s in &slices {
         println!(
-            "{:>5} {:>3} {:>9} {:>11} {:>9.2} {:>8}",
-            s.index, s.k, s.rows, s.table_rows, s.prove_s, s.proof_bytes
+            "{:>5} {:>3} {:>6} {:>9} {:>11} {:>9.2} {:>8}",
+            s.index, s.k, s.width, s.rows, s.table_rows, s.prove_s, s.proof_bytes
         );
     }
     print_row_profiles(&slices);

@@ -1,6 +1,7 @@
 //! `veil compile MODEL -o OUT.veilc`: quantize, slice and key a model; writes the compiled model and, beside
 //! it, the verifying artifact (`OUT.veilc.vk`) that is all a verifier needs.
 
+use crate::bench::width_name;
 use crate::params::ParamsCache;
 use crate::progress::Bar;
 use anyhow::{bail, Context, Result};
@@ -95,7 +96,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let model = Model::load_onnx(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let graph = model.quantize_default()?;
     let claims = ClaimModel::new(&graph, model.task.age_quarters().as_deref())?;
-    let (plan, policy) = crate::slice::plan(&graph, &claims, args.per_layer, &args.cut_after, args.max_k)?;
+    let (plan, policy) = crate::slice::plan(&graph, args.per_layer, &args.cut_after, args.max_k)?;
     // The planner estimates rows; the parameters must cover the circuits' real sizes.
     let specs = claims.slice_specs(&plan);
     let ks = specs
@@ -131,8 +132,8 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         .iter()
         .zip(&compiled.verifier.slices)
         .map(|(s, key)| {
-            let (index, k, weights) = (key.index, key.k, key.weights);
-            serde_json::json!({ "index": index, "layers": s.layers, "k": k, "estimated_k": s.k, "weight_columns": weights })
+            let (index, k, weights, width) = (key.index, key.k, key.weights, width_name(key.width));
+            serde_json::json!({ "index": index, "layers": s.layers, "k": k, "estimated_k": s.k, "weight_columns": weights, "width": width })
         })
         .collect();
     if json {
@@ -151,12 +152,12 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         println!("{object}");
         return Ok(());
     }
-    println!("{:>5} {:>4} {:>6} {:>7}  layers", "slice", "k", "est. k", "weights");
+    println!("{:>5} {:>4} {:>6} {:>6} {:>7}  layers", "slice", "k", "est. k", "width", "weights");
     for (s, key) in plan.slices.iter().zip(&compiled.verifier.slices) {
         let first = s.layers.first().map_or("", String::as_str);
         let last = s.layers.last().map_or("", String::as_str);
-        let (index, k, weights, layers) = (key.index, key.k, key.weights, s.layers.len());
-        println!("{index:>5} {k:>4} {:>6} {weights:>7}  {layers} layers: {first} … {last}", s.k);
+        let (index, k, weights, layers, width) = (key.index, key.k, key.weights, s.layers.len(), width_name(key.width));
+        println!("{index:>5} {k:>4} {:>6} {width:>6} {weights:>7}  {layers} layers: {first} … {last}", s.k);
     }
     println!("model {} ({:?}, {} slices, parameters 2^{k})", compiled.name, scheme, plan.slices.len());
     println!("digest {digest}");

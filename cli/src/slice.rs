@@ -2,7 +2,6 @@
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-use veil_core::prove::{fit_plan, ClaimModel};
 use veil_core::quant::QuantizedGraph;
 use veil_core::slice::{slice, CostModel, SlicePlan, SlicePolicy};
 use veil_core::Model;
@@ -28,18 +27,14 @@ pub struct Args {
 pub const PREFERRED_K: u32 = 17;
 /// The largest cap tried when none is given.
 const LARGEST_AUTO_K: u32 = 22;
-/// The estimated peak prover memory an automatic plan keeps to: 2 GB, a phone's and a browser tab's budget.
-pub const MEMORY_BUDGET: u64 = 2_000_000_000;
 
 /// Plans `graph` under the `--per-layer`, `--cut-after` and `--max-k` flags (shared by `slice` and `compile`).
 /// Without `--max-k`, the balanced policy takes the smallest cap from [`PREFERRED_K`] up under which every
-/// layer, with its boundary commitments, fits a slice, or the next cap when its plan, fitted to circuits
-/// ([`fit_plan`]: each slice at the row width that proves it fastest), is estimated to prove faster within
-/// [`MEMORY_BUDGET`]. A weight-bound model (age-v1) proves faster as one slice of narrow rows than as two of
-/// wide ones. Returns the plan and the policy used.
+/// layer, with its boundary commitments, fits a slice: a larger cap may prove as fast (age-v1 as one narrow
+/// `k = 18` slice proves in about the time of two `k = 17` ones) but needs more memory and larger parameters.
+/// Returns the plan and the policy used.
 pub fn plan(
     graph: &QuantizedGraph,
-    claims: &ClaimModel,
     per_layer: bool,
     cut_after: &[String],
     max_k: Option<u32>,
@@ -51,46 +46,23 @@ pub fn plan(
     } else if let Some(max_k) = max_k {
         SlicePolicy::Balanced { max_k }
     } else {
-        return automatic_plan(graph, claims);
-    };
-    Ok((slice(graph, &policy, &CostModel::default())?, policy))
-}
-
-/// The automatic cap of [`plan`].
-fn automatic_plan(graph: &QuantizedGraph, claims: &ClaimModel) -> Result<(SlicePlan, SlicePolicy)> {
-    let mut candidates: Vec<(SlicePlan, SlicePolicy)> = Vec::new();
-    let mut last = None;
-    for max_k in PREFERRED_K..=LARGEST_AUTO_K {
-        let policy = SlicePolicy::Balanced { max_k };
-        match slice(graph, &policy, &CostModel::default()) {
-            Ok(plan) if candidates.last().is_some_and(|(p, _)| same_cuts(p, &plan)) => {}
-            Ok(plan) => candidates.push((plan, policy)),
-            Err(e) if candidates.is_empty() => last = Some(e),
-            Err(_) => {}
+        let mut last = None;
+        for max_k in PREFERRED_K..=LARGEST_AUTO_K {
+            let policy = SlicePolicy::Balanced { max_k };
+            match slice(graph, &policy, &CostModel::default()) {
+                Ok(plan) => return Ok((plan, policy)),
+                Err(e) => last = Some(e),
+            }
         }
-        if candidates.len() == 2 || (!candidates.is_empty() && max_k > candidates[0].0.max_k() + 1) {
-            break;
-        }
-    }
-    let mut candidates = candidates.into_iter();
-    let Some(first) = candidates.next() else {
         return Err(last.map_or_else(|| anyhow::anyhow!("no slicing found"), anyhow::Error::from));
     };
-    let Some(second) = candidates.next() else { return Ok(first) };
-    let (a, b) = (fit_plan(graph, &first.0, claims)?, fit_plan(graph, &second.0, claims)?);
-    Ok(if b.cost < a.cost && b.peak_memory <= MEMORY_BUDGET { second } else { first })
-}
-
-/// Whether two plans cut the graph at the same places.
-fn same_cuts(a: &SlicePlan, b: &SlicePlan) -> bool {
-    a.slices.len() == b.slices.len() && a.slices.iter().zip(&b.slices).all(|(x, y)| x.nodes == y.nodes)
+    Ok((slice(graph, &policy, &CostModel::default())?, policy))
 }
 
 pub fn execute(args: &Args, json: bool) -> Result<()> {
     let model = Model::load_onnx(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let quantized = model.quantize_default()?;
-    let claims = ClaimModel::new(&quantized, model.task.age_quarters().as_deref())?;
-    let (plan, _) = plan(&quantized, &claims, args.per_layer, &args.cut_after, args.max_k)?;
+    let (plan, _) = plan(&quantized, args.per_layer, &args.cut_after, args.max_k)?;
     if json {
         println!("{}", serde_json::to_string(&plan)?);
         return Ok(());

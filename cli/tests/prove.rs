@@ -326,6 +326,7 @@ fn gender_model_compiles_proves_and_verifies_end_to_end() -> Result<()> {
         s["weight_columns"].as_u64().is_some_and(|w| (1..=veil_verifier::circuit::MAX_WEIGHTS as u64).contains(&w))
     };
     assert!(slices.iter().all(in_range), "weight columns: {report}");
+    assert!(slices.iter().all(|s| s["width"] == "wide" || s["width"] == "narrow"), "row widths: {report}");
     let prove = ["--json", "prove", path(&compiled), image, "--crop", crop, "--claim", "argmax"];
     let rest = ["--nonce", NONCE_HEX, "--audience", AUDIENCE, "-o", path(&bundle)];
     let (out, _) = timed(&[&prove[..], &rest[..]].concat())?;

@@ -1,9 +1,8 @@
 //! Choosing each slice's constraint system: its row width, range-limb width and weight columns, by the
-//! estimated cost of proving it; and a plan's cost and memory as the circuits it becomes.
+//! estimated cost of proving it.
 
 use super::{slice_circuit, ClaimModel, ProveError, SliceCircuit, SliceSpec, RANGE_BITS};
 use crate::quant::QuantizedGraph;
-use crate::slice::{CostModel, SlicePlan};
 use halo2_proofs::halo2curves::bn256::Fr;
 use veil_verifier::circuit::{SliceParams, Width, MAX_WEIGHTS};
 
@@ -59,35 +58,4 @@ pub fn estimated_cost(k: u32, params: SliceParams) -> u64 {
     let products = equality.div_ceil(meta.degree().saturating_sub(2).max(1));
     let polynomials = meta.num_advice_columns() + meta.num_fixed_columns() + equality + products;
     (polynomials as u64) << k
-}
-
-/// A slicing plan as circuits: each slice's fitted spec and `k`, the plan's estimated proving cost (the sum of
-/// [`estimated_cost`]) and its estimated peak memory with one slice proved at a time.
-#[derive(Clone, Debug)]
-pub struct FittedPlan {
-    /// Each slice's spec, with the widths and weight columns [`fit_slice`] chose.
-    pub specs: Vec<SliceSpec>,
-    /// Each slice's size exponent.
-    pub ks: Vec<u32>,
-    /// Estimated proving cost of every slice together.
-    pub cost: u64,
-    /// Estimated peak prover memory of the largest slice, bytes ([`CostModel::memory_bytes_at`]).
-    pub peak_memory: u64,
-}
-
-/// Fits every slice of `plan` ([`fit_slice`]; the last one with `claims`' rows).
-pub fn fit_plan(graph: &QuantizedGraph, plan: &SlicePlan, claims: &ClaimModel) -> Result<FittedPlan, ProveError> {
-    let specs = claims.slice_specs(plan);
-    let memory = CostModel::default();
-    let mut fitted = FittedPlan { specs: Vec::with_capacity(specs.len()), ks: Vec::new(), cost: 0, peak_memory: 0 };
-    let count = specs.len();
-    for (i, spec) in specs.iter().enumerate() {
-        let (spec, circuit) = fit_slice(graph, spec, (i + 1 == count).then_some(claims))?;
-        let k = circuit.k();
-        fitted.cost += estimated_cost(k, circuit.params());
-        fitted.peak_memory = fitted.peak_memory.max(memory.memory_bytes_at(k, spec.width));
-        fitted.ks.push(k);
-        fitted.specs.push(spec);
-    }
-    Ok(fitted)
 }

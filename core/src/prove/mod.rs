@@ -32,7 +32,7 @@ mod weight_tamper;
 pub use backend::{prove, proving_key, verifying_key};
 pub use circuit::SliceCircuit;
 pub use commit::commit;
-pub use fit::{estimated_cost, fit_plan, fit_slice, FittedPlan};
+pub use fit::{estimated_cost, fit_slice};
 pub use key_cache::{KeyCache, HEADER_LEN as KEY_HEADER_LEN};
 pub use profile::RowProfile;
 
