@@ -64,10 +64,9 @@ fn constant(v: u64) -> Expression<Fr> {
 }
 
 /// Creates every custom gate on `c`'s columns.
-pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &mut SliceConfig) {
+pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
     let (s, h, f) = (c.s, c.h, c.f);
-    let (lk, g) = (c.lk.clone(), c.g.clone());
-    let (lk, g) = (&lk[..], &g[..]);
+    let (lk, g) = (&c.lk[..], &c.g[..]);
     let (zc, ac) = (c.z, c.alpha);
     // Two values a row in each lane: `h' = h·z² + a'·z + b'` with `(a, b) = (g[2i], g[2i + 1])`.
     meta.create_gate("horner_z", |m| {

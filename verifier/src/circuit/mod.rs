@@ -313,7 +313,7 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> SliceC
     let s = gates::selectors(meta, params);
     let poseidon =
         PoseidonChip::configure(meta, [g[0], g[1], g[2]], [g[3], g[4], g[5]], [f[0], f[1], f[2]], [f[3], f[4], f[5]]);
-    let mut config = SliceConfig { lk, tag, g, h, f, wt, instance, logup, z, alpha, s, width, poseidon };
-    gates::create(meta, &mut config);
+    let config = SliceConfig { lk, tag, g, h, f, wt, instance, logup, z, alpha, s, width, poseidon };
+    gates::create(meta, &config);
     config
 }
