@@ -2,7 +2,6 @@
 //! peak memory per slice and in all.
 
 use crate::compile::{load_compiled, slice_ks};
-use crate::params::ParamsCache;
 use crate::progress::Bar;
 use crate::prove::{chosen_slices, claim_request, describe_claim, model_input};
 use crate::run::parse_crop;
@@ -44,12 +43,9 @@ pub struct Args {
     /// The ONNX model the compiled file was made from, to time plain float inference for comparison.
     #[arg(long)]
     onnx: Option<PathBuf>,
-    /// Parameters cache (default: $VEIL_PARAMS_DIR, $XDG_CACHE_HOME/veil or ~/.cache/veil).
-    #[arg(long)]
-    params_dir: Option<PathBuf>,
-    /// Accept a model compiled with the insecure KZG test SRS.
-    #[arg(long)]
-    insecure_test_srs: bool,
+    /// Parameters and setup.
+    #[command(flatten)]
+    setup: crate::params::Setup,
     /// Derive the proving keys inside every timed proof instead of reading them from the key cache (which is
     /// filled before timing, as a device's first proof would).
     #[arg(long)]
@@ -159,11 +155,10 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
 
     let scheme = compiled.verifier.scheme;
-    crate::params::check_scheme(scheme, args.insecure_test_srs)?;
     let t = Instant::now();
     // The verifier needs every slice's parameters even when only some slices are proved.
     let ks = slice_ks(&compiled.verifier, None);
-    let cache = ParamsCache::new(args.params_dir.as_deref(), !json)?;
+    let cache = args.setup.cache(scheme, !json)?;
     let params = cache.param_set(scheme, &ks)?;
     let params_seconds = t.elapsed().as_secs_f64();
 

@@ -2,7 +2,6 @@
 //! it, the verifying artifact (`OUT.veilc.vk`) that is all a verifier needs.
 
 use crate::bench::width_name;
-use crate::params::ParamsCache;
 use crate::progress::Bar;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -19,7 +18,7 @@ use veil_verifier::backend::Scheme;
 pub enum SchemeArg {
     /// Inner-product argument: transparent setup (the default).
     Ipa,
-    /// KZG: needs a ceremony SRS; only the insecure test SRS is supported yet.
+    /// KZG: needs a ceremony SRS (`--srs FILE.ptau`; `--insecure-test-srs` for tests only).
     Kzg,
 }
 
@@ -45,12 +44,9 @@ pub struct Args {
     /// Commitment scheme.
     #[arg(long, value_enum, default_value_t = SchemeArg::Ipa)]
     scheme: SchemeArg,
-    /// Acknowledge that KZG uses an SRS generated from a public seed (insecure; required with --scheme kzg).
-    #[arg(long, required_if_eq("scheme", "kzg"))]
-    insecure_test_srs: bool,
-    /// Parameters cache (default: $VEIL_PARAMS_DIR, $XDG_CACHE_HOME/veil or ~/.cache/veil).
-    #[arg(long)]
-    params_dir: Option<PathBuf>,
+    /// Parameters and setup.
+    #[command(flatten)]
+    setup: crate::params::Setup,
 }
 
 /// The verifying artifact's path for a compiled model's path: the same name plus `.vk`.
@@ -92,6 +88,14 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 pub fn execute(args: &Args, json: bool) -> Result<()> {
+    if args.scheme == SchemeArg::Kzg && args.setup.srs.is_none() && !args.setup.insecure_test_srs {
+        // A usage error (exit status 2), before any work.
+        clap::Error::raw(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "--scheme kzg needs --srs FILE.ptau (a powers-of-tau ceremony file) or --insecure-test-srs\n",
+        )
+        .exit();
+    }
     let start = Instant::now();
     let model = Model::load_onnx(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let graph = model.quantize_default()?;
@@ -114,8 +118,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
         SchemeArg::Ipa => Scheme::Ipa,
         SchemeArg::Kzg => Scheme::Kzg,
     };
-    crate::params::check_scheme(scheme, args.insecure_test_srs)?;
-    let mut params = ParamsCache::new(args.params_dir.as_deref(), true)?.param_set(scheme, &ks)?;
+    let mut params = args.setup.cache(scheme, true)?.param_set(scheme, &ks)?;
     let bar = Bar::new(json);
     let progress = |stage: &str, done: usize, total: usize| bar.update(stage, done, total);
     let compiled = Compiled::new(&model.manifest.name, Some(&model.manifest), graph, &plan, &mut params, &progress)?;

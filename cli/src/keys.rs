@@ -2,7 +2,6 @@
 //! install or deploy time), so no proof pays for key derivation.
 
 use crate::compile::{load_compiled, slice_ks};
-use crate::params::ParamsCache;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,20 +12,15 @@ use veil_core::compiled::KeySource;
 pub struct Args {
     /// The compiled model (`veil compile`).
     compiled: PathBuf,
-    /// Parameters cache; keys go to its `keys/` (default: $VEIL_PARAMS_DIR, $XDG_CACHE_HOME/veil or
-    /// ~/.cache/veil).
-    #[arg(long)]
-    params_dir: Option<PathBuf>,
-    /// Accept a model compiled with the insecure KZG test SRS.
-    #[arg(long)]
-    insecure_test_srs: bool,
+    /// Parameters and setup.
+    #[command(flatten)]
+    setup: crate::params::Setup,
 }
 
 pub fn execute(args: &Args, json: bool) -> Result<()> {
     let compiled = load_compiled(&args.compiled)?;
     let scheme = compiled.verifier.scheme;
-    crate::params::check_scheme(scheme, args.insecure_test_srs)?;
-    let cache = ParamsCache::new(args.params_dir.as_deref(), !json)?;
+    let cache = args.setup.cache(scheme, !json)?;
     let params = cache.param_set(scheme, &slice_ks(&compiled.verifier, None))?;
     let keys = cache.key_cache();
     let t = Instant::now();

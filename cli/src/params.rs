@@ -3,8 +3,10 @@
 //! they are made once per machine and kept on disk.
 //!
 //! Files are named `ipa-k{K}.params` (IPA generators, hashed to the curve: anyone can recompute them; read
-//! and written by `veil_verifier::backend::ParamSet::load_or_create`) and `kzg-insecure-seed0-k{K}.params`
-//! (a KZG SRS whose secret comes from a public seed: for tests only). Either scheme's parameters for a
+//! and written by `veil_verifier::backend::ParamSet::load_or_create`), `kzg-ptau-{ID}-k{K}.params` (a KZG SRS
+//! cut from a powers-of-tau ceremony file given with `--srs`, filed under the file's
+//! [`ptau_id`](veil_verifier::srs::ptau_id)) and `kzg-insecure-seed0-k{K}.params` (a KZG SRS whose secret
+//! comes from a public seed: for tests only). Either scheme's parameters for a
 //! smaller `k` are a prefix of those for a larger one (IPA generator `i` is `hash_to_curve(i)`; KZG's are
 //! `[s^i]G`), so a larger cached file serves by downsizing. Files are written to a temporary name and
 //! renamed, so a reader never sees half a file.
@@ -19,15 +21,45 @@ use std::time::Instant;
 use veil_core::prove::KeyCache;
 use veil_verifier::artifact::MAX_K;
 use veil_verifier::backend::{ParamSet, Params, Scheme};
+use veil_verifier::srs;
 
 /// The seed of the insecure KZG test SRS; prover and verifier must use the same one.
 const INSECURE_KZG_SEED: u64 = 0;
+
+/// Where a command's parameters come from: the options of every command that proves or verifies.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct Setup {
+    /// Parameters cache (default: $VEIL_PARAMS_DIR, $XDG_CACHE_HOME/veil or ~/.cache/veil); proving keys go to
+    /// its `keys/`.
+    #[arg(long)]
+    pub params_dir: Option<PathBuf>,
+    /// KZG: the powers-of-tau ceremony file (snarkjs `.ptau`, e.g. a Perpetual Powers of Tau file of power ≥
+    /// the model's largest k) to cut the reference string from; checked, then cached.
+    #[arg(long, value_name = "FILE.ptau")]
+    pub srs: Option<PathBuf>,
+    /// KZG: use the insecure test SRS (its secret comes from a public seed) instead of a ceremony file.
+    #[arg(long, conflicts_with = "srs")]
+    pub insecure_test_srs: bool,
+}
+
+impl Setup {
+    /// The parameters cache for a model of `scheme`, after checking that the options fit it: `--srs` or
+    /// `--insecure-test-srs` (with its warning) for KZG, neither for IPA.
+    pub fn cache(&self, scheme: Scheme, verbose: bool) -> Result<ParamsCache> {
+        check_scheme(scheme, self)?;
+        let mut cache = ParamsCache::new(self.params_dir.as_deref(), verbose)?;
+        cache.srs = self.srs.clone();
+        Ok(cache)
+    }
+}
 
 /// Where parameters are cached.
 pub struct ParamsCache {
     dir: PathBuf,
     /// Print what is loaded or generated on stderr.
     verbose: bool,
+    /// The ceremony file KZG parameters are cut from (else the insecure test SRS).
+    srs: Option<PathBuf>,
 }
 
 /// The cache directory: `--params-dir`, else `$VEIL_PARAMS_DIR`, `$XDG_CACHE_HOME/veil`, `~/.cache/veil`.
@@ -52,7 +84,7 @@ impl ParamsCache {
             Some(d) => d.to_path_buf(),
             None => default_dir()?,
         };
-        Ok(ParamsCache { dir, verbose })
+        Ok(ParamsCache { dir, verbose, srs: None })
     }
 
     /// The proving keys kept beside the parameters, in `keys/` (see [`KeyCache`]).
@@ -69,6 +101,10 @@ impl ParamsCache {
         self.dir.join(name)
     }
 
+    fn ceremony_file(&self, id: &str, k: u32) -> PathBuf {
+        self.dir.join(format!("kzg-ptau-{id}-k{k}.params"))
+    }
+
     fn note(&self, message: &str) {
         if self.verbose {
             eprintln!("{message}");
@@ -77,7 +113,8 @@ impl ParamsCache {
 
     /// Parameters of `scheme` for every size in `ks`, each derived once: IPA through
     /// [`ParamSet::load_or_create`] (which generates the largest size once per machine and keeps every size on
-    /// disk); KZG from the insecure test SRS for the largest size, cached here.
+    /// disk); KZG from the ceremony file (`--srs`) or else the insecure test SRS for the largest size, cached
+    /// here.
     pub fn param_set(&self, scheme: Scheme, ks: &[u32]) -> Result<ParamSet> {
         let top = ks.iter().copied().max().context("no circuit sizes")?;
         if ks.iter().any(|&k| k == 0 || k > MAX_K) {
@@ -129,6 +166,9 @@ impl ParamsCache {
     }
 
     fn kzg(&self, k: u32) -> Result<Params> {
+        if let Some(ptau) = &self.srs {
+            return self.ceremony(ptau, k);
+        }
         let path = self.file(Scheme::Kzg, k);
         if path.exists() {
             match check_file(Scheme::Kzg, k, &path)
@@ -140,6 +180,35 @@ impl ParamsCache {
         }
         self.note(&format!("generating the insecure test KZG SRS for 2^{k} rows (cached in {})", self.dir.display()));
         let params = Params::insecure_kzg_for_tests(k, INSECURE_KZG_SEED);
+        if let Err(e) = self.store(&path, &params) {
+            self.note(&format!("warning: could not cache parameters in {}: {e:#}", self.dir.display()));
+        }
+        Ok(params)
+    }
+
+    /// KZG parameters for `2^k` rows cut from the ceremony file `ptau`, checked when first cut
+    /// ([`srs::kzg_from_ptau`]) and cached under the file's identifier.
+    fn ceremony(&self, ptau: &Path, k: u32) -> Result<Params> {
+        let open =
+            || std::fs::File::open(ptau).with_context(|| format!("opening the ceremony file {}", ptau.display()));
+        let id = srs::ptau_id(std::io::BufReader::new(open()?))
+            .with_context(|| format!("reading the ceremony file {}", ptau.display()))?;
+        let path = self.ceremony_file(&id, k);
+        if path.exists() {
+            match check_file(Scheme::Kzg, k, &path)
+                .and_then(|()| Ok(Params::from_bytes(Scheme::Kzg, &std::fs::read(&path)?)?))
+            {
+                Ok(p) => return Ok(p),
+                Err(e) => self.note(&format!("ignoring {}: {e:#}", path.display())),
+            }
+        }
+        self.note(&format!(
+            "cutting the KZG SRS for 2^{k} rows from {} and checking it (once; cached in {})",
+            ptau.display(),
+            self.dir.display()
+        ));
+        let params = srs::kzg_from_ptau(std::io::BufReader::new(open()?), k)
+            .with_context(|| format!("the ceremony file {}", ptau.display()))?;
         if let Err(e) = self.store(&path, &params) {
             self.note(&format!("warning: could not cache parameters in {}: {e:#}", self.dir.display()));
         }
@@ -192,17 +261,20 @@ pub const INSECURE_KZG_WARNING: &str = "\
 WARNING: KZG with an INSECURE test SRS. Its secret comes from a public seed, so anyone can forge proofs \
 that verify against this model. Use it for tests and benchmarks only, never to convince anyone of anything.";
 
-/// Refuses KZG without `--insecure-test-srs` (there is no ceremony file support yet) and prints the
-/// warning when it is acknowledged.
-pub fn check_scheme(scheme: Scheme, insecure_test_srs: bool) -> Result<()> {
-    if scheme == Scheme::Kzg {
-        if !insecure_test_srs {
-            bail!(
-                "this model uses KZG, and the only KZG setup available is the insecure test SRS: \
-                 pass --insecure-test-srs to use it anyway"
-            );
+/// Refuses KZG without a ceremony file (`--srs`) or `--insecure-test-srs`, and `--srs` or
+/// `--insecure-test-srs` for IPA; prints the warning when the insecure SRS is acknowledged.
+fn check_scheme(scheme: Scheme, setup: &Setup) -> Result<()> {
+    match scheme {
+        Scheme::Ipa if setup.srs.is_some() || setup.insecure_test_srs => {
+            bail!("--srs and --insecure-test-srs are for KZG models; this one uses IPA (no setup to supply)")
         }
-        eprintln!("{INSECURE_KZG_WARNING}");
+        Scheme::Ipa => {}
+        Scheme::Kzg if setup.srs.is_some() => {}
+        Scheme::Kzg if setup.insecure_test_srs => eprintln!("{INSECURE_KZG_WARNING}"),
+        Scheme::Kzg => bail!(
+            "this model uses KZG: pass --srs FILE.ptau, the powers-of-tau ceremony file it was compiled with \
+             (or --insecure-test-srs for the insecure test SRS)"
+        ),
     }
     Ok(())
 }

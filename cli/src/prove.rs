@@ -2,7 +2,6 @@
 //! says about a private photo and writes the proof bundle.
 
 use crate::compile::{load_compiled, slice_ks};
-use crate::params::ParamsCache;
 use crate::progress::Bar;
 use crate::run::parse_crop;
 use anyhow::{bail, Context, Result};
@@ -79,12 +78,9 @@ pub struct Args {
     /// 2^k for wide rows, 7 KiB for narrow ones); fails before proving if one slice alone does not fit.
     #[arg(long, conflicts_with = "parallel", value_parser = clap::value_parser!(u64).range(1..))]
     memory_budget: Option<u64>,
-    /// Parameters cache (default: $VEIL_PARAMS_DIR, $XDG_CACHE_HOME/veil or ~/.cache/veil).
-    #[arg(long)]
-    params_dir: Option<PathBuf>,
-    /// Accept a model compiled with the insecure KZG test SRS.
-    #[arg(long)]
-    insecure_test_srs: bool,
+    /// Parameters and setup.
+    #[command(flatten)]
+    setup: crate::params::Setup,
     /// Derive every proving key for this proof and keep none (by default keys are kept in the parameters
     /// directory's `keys/`, about 300 MB per slice of 2^17 rows, and later proofs skip deriving them).
     #[arg(long)]
@@ -163,9 +159,8 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     };
     let input = model_input(&compiled, &args.image, args.crop.as_ref())?;
     let scheme = compiled.verifier.scheme;
-    crate::params::check_scheme(scheme, args.insecure_test_srs)?;
     let ks = slice_ks(&compiled.verifier, options.only.as_deref());
-    let cache = ParamsCache::new(args.params_dir.as_deref(), true)?;
+    let cache = args.setup.cache(scheme, true)?;
     let params = cache.param_set(scheme, &ks)?;
     if !args.no_key_cache {
         options.key_cache = Some(cache.key_cache());

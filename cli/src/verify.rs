@@ -2,7 +2,6 @@
 //! accepted, 1 when rejected, 2 when it could not be checked (usage, files).
 
 use crate::compile::{load_artifact, slice_ks};
-use crate::params::ParamsCache;
 use crate::prove::{describe_claim, parse_audience, parse_nonce, Nonce};
 use anyhow::{bail, Context, Result};
 use std::io::Read;
@@ -32,12 +31,9 @@ pub struct Args {
     /// Reject bundles that leave slices unproved.
     #[arg(long)]
     require_full: bool,
-    /// Parameters cache (default: $VEIL_PARAMS_DIR, $XDG_CACHE_HOME/veil or ~/.cache/veil).
-    #[arg(long)]
-    params_dir: Option<PathBuf>,
-    /// Accept a model compiled with the insecure KZG test SRS.
-    #[arg(long)]
-    insecure_test_srs: bool,
+    /// Parameters and setup.
+    #[command(flatten)]
+    setup: crate::params::Setup,
 }
 
 fn expected(spec: Option<&ClaimSpec>) -> Result<Expected> {
@@ -84,9 +80,7 @@ pub fn execute(args: &Args, json: bool) -> Result<bool> {
         Err(rejection) => Err(rejection),
         Ok(()) => {
             let scheme = artifact.scheme;
-            crate::params::check_scheme(scheme, args.insecure_test_srs)?;
-            let params =
-                ParamsCache::new(args.params_dir.as_deref(), !json)?.param_set(scheme, &slice_ks(&artifact, None))?;
+            let params = args.setup.cache(scheme, !json)?.param_set(scheme, &slice_ks(&artifact, None))?;
             params_seconds = start.elapsed().as_secs_f64();
             let keys_start = Instant::now();
             let verifier = Verifier::new(artifact, params);

@@ -132,10 +132,23 @@ struct Fixture {
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| build_fixture().expect("fixture"))
+    F.get_or_init(|| build_fixture(ParamSet::new(Params::ipa(14)), "veil-prove-fixture").expect("fixture"))
 }
 
-fn build_fixture() -> Result<Fixture> {
+/// The test powers-of-tau ceremony file (snarkjs format, power 13; `tests/data/srs`).
+const CEREMONY: &str = "tests/data/srs/test-pot13.ptau";
+
+/// The same network compiled for KZG over [`CEREMONY`].
+fn kzg_fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let file = std::io::BufReader::new(std::fs::File::open(root().join(CEREMONY)).expect("ceremony file"));
+        let params = veil_verifier::srs::kzg_from_ptau(file, 13).expect("ceremony SRS");
+        build_fixture(ParamSet::new(params), "veil-prove-kzg-fixture").expect("KZG fixture")
+    })
+}
+
+fn build_fixture(mut params: ParamSet, name: &str) -> Result<Fixture> {
     let case = root().join("tests/data/ops/pytorch_style");
     let graph = veil_core::onnx::load_onnx_file(&case.join("model.onnx"), &Default::default())?;
     let io: Value = serde_json::from_str(&std::fs::read_to_string(case.join("io.json"))?)?;
@@ -147,10 +160,9 @@ fn build_fixture() -> Result<Fixture> {
     let config = QuantConfig { input_bits: 8, activation_bits: 8, weight_bits: 8, ..QuantConfig::default() };
     let q = quantize(&graph, &calibration, &config)?;
     let plan = slice(&q, &SlicePolicy::Explicit { cut_after: vec!["/relu/Relu".into()] }, &CostModel::default())?;
-    let mut params = ParamSet::new(Params::ipa(14));
     let compiled = Compiled::new("tiny", None, q, &plan, &mut params, &|_, _, _| {})?;
     // Under the target directory, replaced on each run: a `static` fixture has no teardown.
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("veil-prove-fixture");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
@@ -208,6 +220,52 @@ fn verify_accepts_a_real_bundle_from_the_artifact_or_the_compiled_model() -> Res
     // Parameters were generated once, into the cache.
     assert!(std::fs::read_dir(f.dir.join("params"))?
         .any(|e| e.is_ok_and(|e| e.path().extension() == Some("params".as_ref()))));
+    Ok(())
+}
+
+#[test]
+fn kzg_bundles_verify_with_the_ceremony_file_the_model_was_compiled_with() -> Result<()> {
+    let f = kzg_fixture();
+    let params = f.dir.join("params");
+    let run = |extra: &[&str]| -> Result<Outcome> {
+        let mut args =
+            vec!["--json", "verify", path(&f.vk), path(&f.full), "--nonce", NONCE_HEX, "--audience", AUDIENCE];
+        args.extend(extra);
+        veil(&args, &params)
+    };
+    let accepted = run(&["--srs", CEREMONY])?;
+    assert_eq!(accepted.code, Some(0), "{}", accepted.stderr);
+    assert_eq!(accepted.json()?["accepted"], true);
+    // The SRS was cut from the file once and cached under the file's identifier.
+    assert!(
+        std::fs::read_dir(&params)?.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("kzg-ptau-")))
+    );
+    assert_eq!(run(&["--srs", CEREMONY])?.code, Some(0));
+    let missing = run(&[])?;
+    assert_eq!(missing.code, Some(2));
+    assert!(missing.stderr.contains("--srs FILE.ptau"), "{}", missing.stderr);
+    let insecure = run(&["--insecure-test-srs"])?;
+    assert_eq!((insecure.code, insecure.json()?["error"].clone()), (Some(1), Value::from("wrong_params")));
+    let not_ptau = run(&["--srs", "README.md"])?;
+    assert_eq!(not_ptau.code, Some(2));
+    assert!(not_ptau.stderr.contains("not a powers-of-tau file"), "{}", not_ptau.stderr);
+    // IPA models take no setup file.
+    let ipa = veil(
+        &[
+            "verify",
+            path(&fixture().vk),
+            path(&fixture().full),
+            "--nonce",
+            NONCE_HEX,
+            "--audience",
+            AUDIENCE,
+            "--srs",
+            CEREMONY,
+        ],
+        &params,
+    )?;
+    assert_eq!(ipa.code, Some(2));
+    assert!(ipa.stderr.contains("this one uses IPA"), "{}", ipa.stderr);
     Ok(())
 }
 

@@ -27,10 +27,23 @@ struct Fixture {
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| build().expect("fixture"))
+    F.get_or_init(|| build(ParamSet::new(Params::ipa(13))).expect("fixture"))
 }
 
-fn build() -> Result<Fixture> {
+/// KZG parameters for `2^13` rows cut from a real powers-of-tau ceremony file (snarkjs format, one
+/// contribution; `tests/data/srs`).
+fn ceremony_params() -> Result<Params> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/srs/test-pot13.ptau");
+    Ok(veil_verifier::srs::kzg_from_ptau(std::io::BufReader::new(std::fs::File::open(path)?), 13)?)
+}
+
+/// The same network compiled for KZG over the ceremony's reference string.
+fn kzg_fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| ceremony_params().and_then(|p| build(ParamSet::new(p))).expect("KZG fixture"))
+}
+
+fn build(mut params: ParamSet) -> Result<Fixture> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/ops/pytorch_style");
     let options = veil_core::onnx::ImportOptions::default();
     let graph = veil_core::onnx::load_onnx_file(&dir.join("model.onnx"), &options)?;
@@ -45,22 +58,57 @@ fn build() -> Result<Fixture> {
     let config = QuantConfig { input_bits: 8, activation_bits: 8, weight_bits: 8, ..QuantConfig::default() };
     let q = quantize(&graph, &calibration, &config)?;
     let plan = slice(&q, &SlicePolicy::Explicit { cut_after: vec!["/relu/Relu".into()] }, &CostModel::default())?;
-    let mut params = ParamSet::new(Params::ipa(13));
     let compiled = Compiled::new("tiny", None, q, &plan, &mut params, &|_, _, _| {})?;
     Ok(Fixture { compiled, params, input })
 }
 
 fn prove(claim: ClaimRequest, options: &ProveOptions) -> Result<ProofBundle> {
-    let f = fixture();
+    prove_with(fixture(), claim, options)
+}
+
+fn prove_with(f: &Fixture, claim: ClaimRequest, options: &ProveOptions) -> Result<ProofBundle> {
     let mut rng = rand_core::OsRng;
     Ok(f.compiled.prove(&f.params, &f.input, claim, NONCE, AUDIENCE, options, &mut rng, &|_, _, _| {})?)
 }
 
 fn verifier() -> Result<Verifier> {
-    let f = fixture();
+    verifier_with(fixture(), fixture().params.clone())
+}
+
+/// A verifier of `f`'s model (read back from the artifact's bytes) holding `params`.
+fn verifier_with(f: &Fixture, params: ParamSet) -> Result<Verifier, anyhow::Error> {
     let bytes = f.compiled.verifier.to_bytes();
     let artifact = veil_verifier::artifact::VerifyingArtifact::from_bytes(&bytes)?;
-    Ok(Verifier::new(artifact, f.params.clone())?)
+    Ok(Verifier::new(artifact, params)?)
+}
+
+#[test]
+fn kzg_proofs_over_a_ceremony_srs_verify_and_need_that_srs() -> Result<()> {
+    let f = kzg_fixture();
+    let bundle = prove_with(f, ClaimRequest::Argmax, &ProveOptions::default())?;
+    let bytes = bundle.to_bytes();
+    let verdict = verifier_with(f, f.params.clone())?.verify(&bytes, NONCE, AUDIENCE, Expected::Argmax)?;
+    assert_eq!(verdict.coverage, Coverage::Full);
+    assert_eq!(verdict.claim, argmax_bundle().claim, "KZG and IPA prove the same claim");
+    // A flipped proof byte.
+    let mut flipped = bundle.clone();
+    let at = flipped.slices[1].proof.len() / 2;
+    flipped.slices[1].proof[at] ^= 1;
+    let v = verifier_with(f, f.params.clone())?;
+    assert_eq!(
+        v.verify(&flipped.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err(),
+        Rejection::InvalidProof { slice: 1 }
+    );
+    // Another reference string of the same size (the insecure test SRS), or the other scheme: the keys were
+    // not made with them.
+    let other = ParamSet::new(Params::insecure_kzg_for_tests(13, 0));
+    assert_eq!(
+        verifier_with(f, other).err().and_then(|e| e.downcast::<Rejection>().ok()),
+        Some(Rejection::WrongParams)
+    );
+    let ipa = fixture().params.clone();
+    assert_eq!(verifier_with(f, ipa).err().and_then(|e| e.downcast::<Rejection>().ok()), Some(Rejection::WrongParams));
+    Ok(())
 }
 
 fn argmax_bundle() -> &'static ProofBundle {

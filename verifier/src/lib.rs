@@ -16,6 +16,8 @@ pub mod circuit;
 mod digest;
 /// Poseidon hash over BN254's scalar field: native reference and halo2 chip.
 pub mod poseidon;
+/// KZG reference strings from a powers-of-tau ceremony file (snarkjs `.ptau`).
+pub mod srs;
 /// What a verifier returns: verdicts, rejections with stable codes, and the JSON report.
 pub mod verdict;
 /// Bundle verification.
