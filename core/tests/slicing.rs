@@ -1,12 +1,13 @@
 //! Slicing plans of the shipped models: coverage, chaining of boundaries, the k cap, and the policies.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::collections::HashSet;
 use std::path::Path;
 use veil_core::ir::ValueId;
-use veil_core::quant::QuantizedGraph;
+use veil_core::quant::{QOp, QuantizedGraph};
 use veil_core::slice::{slice, CostModel, SliceError, SlicePlan, SlicePolicy};
 use veil_core::Model;
+use veil_verifier::circuit::Width;
 
 fn quantized(name: &str) -> Result<QuantizedGraph> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../models/{name}.onnx"));
@@ -89,7 +90,8 @@ fn weight_rows_run_beside_the_other_relations() -> Result<()> {
     let graph = quantized("age-v1")?;
     let plan = slice(&graph, &SlicePolicy::Balanced { max_k: 18 }, &CostModel::default())?;
     assert_eq!(plan.slices.len(), 1, "one slice of 2^18 rows holds age-v1");
-    let rows: Vec<_> = graph.nodes.iter().map(|n| veil_core::prove::node_rows(&graph, n)).collect::<Result<_, _>>()?;
+    let rows: Vec<_> =
+        graph.nodes.iter().map(|n| veil_core::prove::node_rows(&graph, n, Width::Wide)).collect::<Result<_, _>>()?;
     let main: usize = rows.iter().map(|r| r.main).sum();
     let weights: usize = rows.iter().map(|r| r.weights).sum();
     let weight_count: usize = graph
@@ -106,5 +108,30 @@ fn weight_rows_run_beside_the_other_relations() -> Result<()> {
     assert!(weights * most >= weight_count, "{most} weights a row at most: {weights} rows for {weight_count}");
     assert!(main + weights > plan.slices[0].rows as usize, "the slice is shorter than the two tracks end to end");
     assert!(plan.slices[0].rows as usize >= weights.max(main), "the slice holds the longer track");
+    Ok(())
+}
+
+/// Max pooling is separable: age-v1's 3×3 stride-2 pool over 64 × 29 × 29 takes the row maxima (64 · 29 · 14
+/// windows of three) and then the column maxima (64 · 14 · 14 of three): 1,204 pairwise maxima a channel at
+/// two a row, where maxima over whole windows take 1,568.
+#[test]
+fn max_pooling_takes_row_maxima_then_column_maxima() -> Result<()> {
+    let graph = quantized("age-v1")?;
+    let pool = graph.nodes.iter().find(|n| matches!(n.op, QOp::MaxPool(_))).context("age-v1 has a max pool")?;
+    for width in Width::ALL {
+        assert_eq!(veil_core::prove::node_rows(&graph, pool, width)?.main, 64 * 1_204 / 2, "{width:?}");
+    }
+    Ok(())
+}
+
+/// Among plans with the fewest slices, the planner takes the one it estimates cheapest to prove: age-v1 at
+/// the default cap is cut right after its max pool, where the first slice fits `2^17` narrow rows (about
+/// two thirds the polynomials of wide ones), rather than at the most even cut, which needs wide rows.
+#[test]
+fn the_balanced_plan_is_the_cheapest_of_the_fewest_slices() -> Result<()> {
+    let graph = quantized("age-v1")?;
+    let plan = slice(&graph, &SlicePolicy::Balanced { max_k: 17 }, &CostModel::default())?;
+    assert_eq!(plan.slices.len(), 2);
+    assert_eq!(plan.slices[0].layers.last().map(String::as_str), Some("layer_49_maxpool"));
     Ok(())
 }

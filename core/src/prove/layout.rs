@@ -14,7 +14,7 @@ use crate::quant::{QNode, QOp, QuantizedGraph};
 use crate::tensor::Tensor;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::{HashMap, HashSet};
-use veil_verifier::circuit::{SliceParams, MAX_WEIGHTS};
+use veil_verifier::circuit::{SliceParams, Width, MAX_WEIGHTS};
 
 /// What a slice's trace is built from: the witness is absent when building keys.
 pub(crate) struct SliceWitness<'a> {
@@ -109,8 +109,8 @@ pub(crate) fn build(
 }
 
 /// Rows one node's relations take on their own (inputs already laid out elsewhere): the slicer's cost.
-pub(crate) fn node_rows(graph: &QuantizedGraph, node: &QNode) -> Result<super::NodeRows, ProveError> {
-    let mut t = Trace::new(SliceParams::default());
+pub(crate) fn node_rows(graph: &QuantizedGraph, node: &QNode, width: Width) -> Result<super::NodeRows, ProveError> {
+    let mut t = Trace::new(SliceParams::default().with_width(width));
     let row = t.alloc(1);
     let mut cells = HashMap::new();
     for &id in &node.inputs {
@@ -198,18 +198,7 @@ fn lay_node(
             let sign = if matches!(node.op, QOp::Add) { 1 } else { -1 };
             add(t, (input(0)?, info(0).frac), (input(1)?, info(1).frac), sign, out.frac, output)
         }
-        QOp::MaxPool(p) => {
-            let x = input(0)?;
-            let groups: Vec<Vec<_>> = windows(&info(0).shape, p, &out.shape)
-                .into_iter()
-                .map(|(idx, _)| idx.iter().map(|&i| (x.cells[i], x.values[i])).collect())
-                .collect();
-            if groups.iter().any(Vec::is_empty) {
-                return Err(unsupported("a max-pooling window of padding only"));
-            }
-            let m = max_groups(t, groups, info(0).bits);
-            Ok(Cells { cells: m.iter().map(|c| c.0).collect(), values: m.iter().map(|c| c.1).collect() })
-        }
+        QOp::MaxPool(p) => max_pool(t, input(0)?, &info(0).shape, p, &out.shape, info(0).bits),
         QOp::AveragePool(p) => {
             let x = input(0)?;
             let wins = windows(&info(0).shape, p, &out.shape);
@@ -261,6 +250,59 @@ fn op_name(op: &QOp) -> &'static str {
         QOp::Concat { .. } => "Concat",
         _ => "this operator",
     }
+}
+
+/// Max pooling, separably: first the maximum of each output column's window along every input row that some
+/// window reads, then the maximum of those row maxima along each output row's window. A window is a
+/// rectangle (padding clips it on each axis apart), and the maximum over a rectangle is the maximum of its
+/// rows' maxima, so the outputs are the reference's. It takes `rows read · ow · (kw − 1) + oh · ow · (kh − 1)`
+/// pairwise maxima instead of `oh · ow · (kh · kw − 1)`: never more, and for overlapping windows fewer
+/// (age-v1's 3×3 stride-2 pool over 29×29: 1,204 instead of 1,568 a channel).
+fn max_pool(
+    t: &mut Trace,
+    x: &Cells,
+    in_shape: &[usize],
+    pool: &Pool,
+    out_shape: &[usize],
+    bits: u32,
+) -> Result<Cells, ProveError> {
+    let [n, c, h, w] = [in_shape[0], in_shape[1], in_shape[2], in_shape[3]];
+    let [oh, ow] = [out_shape[2], out_shape[3]];
+    let span = |o, axis: usize, len| {
+        let (first, end, _) =
+            window(o, pool.strides[axis], pool.kernel[axis], pool.pads[axis], pool.pads[axis + 2], len);
+        first..end
+    };
+    let rows: Vec<_> = (0..oh).map(|oy| span(oy, 0, h)).collect();
+    let cols: Vec<_> = (0..ow).map(|ox| span(ox, 1, w)).collect();
+    if rows.iter().chain(&cols).any(|r| r.is_empty()) {
+        return Err(ProveError::Unsupported("a max-pooling window of padding only".into()));
+    }
+    let mut read = vec![false; h];
+    rows.iter().for_each(|r| read[r.clone()].fill(true));
+    // Row maxima, and where each (plane, input row, output column) went among them.
+    let mut at = vec![usize::MAX; n * c * h * ow];
+    let mut row_groups = Vec::new();
+    for plane in 0..n * c {
+        for y in (0..h).filter(|&y| read[y]) {
+            for (ox, cs) in cols.iter().enumerate() {
+                at[(plane * h + y) * ow + ox] = row_groups.len();
+                let base = (plane * h + y) * w;
+                row_groups.push(cs.clone().map(|i| (x.cells[base + i], x.values[base + i])).collect());
+            }
+        }
+    }
+    let row_max = max_groups(t, row_groups, bits);
+    let mut groups = Vec::with_capacity(n * c * oh * ow);
+    for plane in 0..n * c {
+        for ys in &rows {
+            for ox in 0..ow {
+                groups.push(ys.clone().map(|y| row_max[at[(plane * h + y) * ow + ox]]).collect());
+            }
+        }
+    }
+    let m = max_groups(t, groups, bits);
+    Ok(Cells { cells: m.iter().map(|c| c.0).collect(), values: m.iter().map(|c| c.1).collect() })
 }
 
 /// Each output position's input indices and divisor, matching the reference's windows.

@@ -275,13 +275,18 @@ pub struct NodeRows {
 /// Rows of one node's circuit relations on their own (boundary commitments excluded); a final softmax,
 /// which the claim rows replace, costs about two rows per logit, and a ReLU that is the only reader of a
 /// division's output (a convolution, linear layer, average pool or residual add) rides on the division's lookup.
-pub fn node_rows(graph: &QuantizedGraph, node: &crate::quant::QNode) -> Result<NodeRows, ProveError> {
+/// Rows are laid out at `width` (narrow rows hold fewer divisions and Horner values each).
+pub fn node_rows(
+    graph: &QuantizedGraph,
+    node: &crate::quant::QNode,
+    width: veil_verifier::circuit::Width,
+) -> Result<NodeRows, ProveError> {
     match &node.op {
         QOp::Softmax { .. } => {
             Ok(NodeRows { main: 2 * graph.value(node.output).shape.iter().product::<usize>() + 8, weights: 0 })
         }
         QOp::Relu if layout::fuses_relu(graph, node.inputs[0]) => Ok(NodeRows::default()),
-        _ => layout::node_rows(graph, node),
+        _ => layout::node_rows(graph, node, width),
     }
 }
 

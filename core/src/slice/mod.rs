@@ -11,7 +11,9 @@ use crate::ir::ValueId;
 use crate::prove::NodeRows;
 use crate::quant::{QOp, QuantizedGraph};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::ops::Range;
+use veil_verifier::circuit::{SliceParams, Width, MAX_WEIGHTS};
 
 /// How to cut a model into slices.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,19 +99,26 @@ pub fn slice(graph: &QuantizedGraph, policy: &SlicePolicy, cost: &CostModel) -> 
     if graph.nodes.is_empty() {
         return Err(SliceError::Empty);
     }
-    // Measured rows of each node's circuit; the formula estimate only for nodes without a circuit yet.
-    let rows: Vec<NodeRows> = graph
-        .nodes
-        .iter()
-        .map(|n| {
-            crate::prove::node_rows(graph, n)
-                .unwrap_or_else(|_| NodeRows { main: cost.node_rows(graph, n) as usize, weights: 0 })
-        })
-        .collect();
+    // Measured rows of each node's circuit at each row width; the formula estimate only for nodes without a
+    // circuit yet.
+    let measure = |width| -> Vec<NodeRows> {
+        graph
+            .nodes
+            .iter()
+            .map(|n| {
+                crate::prove::node_rows(graph, n, width)
+                    .unwrap_or_else(|_| NodeRows { main: cost.node_rows(graph, n) as usize, weights: 0 })
+            })
+            .collect()
+    };
+    let rows = measure(Width::Wide);
     let ends = match policy {
         SlicePolicy::PerLayer => (1..=graph.nodes.len()).collect(),
         SlicePolicy::Explicit { cut_after } => explicit_ends(graph, cut_after)?,
-        SlicePolicy::Balanced { max_k } => balanced_ends(graph, &rows, *max_k, cost)?,
+        SlicePolicy::Balanced { max_k } => {
+            let by_width = Widths { narrow: measure(Width::Narrow), wide: rows.clone() };
+            balanced_ends(graph, &by_width, *max_k, cost)?
+        }
     };
     let mut slices = Vec::with_capacity(ends.len());
     let mut start = 0;
@@ -157,7 +166,15 @@ fn boundary(graph: &QuantizedGraph, range: Range<usize>) -> (Vec<ValueId>, Vec<V
 }
 
 /// Estimated rows of the slice `range`: its nodes plus the commitments to its boundary.
+/// Estimated rows of the slice of nodes `range`: the longer of its two tracks.
 fn range_rows(graph: &QuantizedGraph, range: Range<usize>, rows: &[NodeRows], cost: &CostModel) -> u64 {
+    let (main, weights) = range_tracks(graph, range, rows, cost);
+    main.max(weights)
+}
+
+/// Estimated rows of the slice of nodes `range` on its main track (boundary commitments included) and on its
+/// weight track (at [`MAX_WEIGHTS`] weights a row).
+fn range_tracks(graph: &QuantizedGraph, range: Range<usize>, rows: &[NodeRows], cost: &CostModel) -> (u64, u64) {
     let (inputs, outputs) = boundary(graph, range.clone());
     let commit = |ids: &[ValueId]| -> u64 {
         ids.iter()
@@ -180,19 +197,57 @@ fn range_rows(graph: &QuantizedGraph, range: Range<usize>, rows: &[NodeRows], co
     let main = rows[range.clone()].iter().map(|r| r.main as u64).sum::<u64>();
     let weights = rows[range].iter().map(|r| r.weights as u64).sum::<u64>();
     let main = main + split_relus + commit(&inputs) + commit(&outputs) + 2 + cost.reserved_rows / 4;
-    main.max(weights)
+    (main, weights)
+}
+
+/// Lookup-table rows the planner assumes for a slice: the clamp-and-ReLU and clamp families (2^(bits+2) and
+/// 2^(bits+1) rows; the clamp family also range-checks boundary values), the 15-bit range family, the softmax
+/// exp table (2^bits) and the age verdict's 6-bit top limb.
+fn table_rows(graph: &QuantizedGraph) -> u64 {
+    let bits = graph.config.activation_bits;
+    (1u64 << (bits + 2)) + (1 << (bits + 1)) + (1 << 15) + (1 << bits) + (1 << 6) + 1
+}
+
+/// Node rows measured at each row width.
+struct Widths {
+    narrow: Vec<NodeRows>,
+    wide: Vec<NodeRows>,
+}
+
+/// The planner's estimate of proving the slice of nodes `range` at its cheaper row width, among those that
+/// fit `2^max_k` rows: `2^k` × the polynomials of its constraint system ([`crate::prove::estimated_cost`]),
+/// with the fewest weight columns that hold its weights in `2^k` rows. `None` when no width fits. `polys`
+/// caches the polynomial count per constraint system.
+fn range_cost(
+    graph: &QuantizedGraph,
+    range: Range<usize>,
+    by_width: &Widths,
+    (max_k, cost): (u32, &CostModel),
+    polys: &mut HashMap<SliceParams, u64>,
+) -> Option<u64> {
+    let last = range.end == graph.nodes.len();
+    let mut best = None;
+    for (width, rows) in [(Width::Narrow, &by_width.narrow), (Width::Wide, &by_width.wide)] {
+        let (main, weights) = range_tracks(graph, range.clone(), rows, cost);
+        let k = cost.k_for(main.max(weights).max(table_rows(graph)), 0);
+        if k > max_k {
+            continue;
+        }
+        let usable = (1u64 << k).saturating_sub(cost.reserved_rows).max(1);
+        let columns = (weights * MAX_WEIGHTS as u64).div_ceil(usable).clamp(1, MAX_WEIGHTS as u64) as usize;
+        let params = SliceParams::default().with_weights(columns).with_width(width).with_last(last);
+        let p = *polys.entry(params).or_insert_with(|| crate::prove::estimated_cost(0, params));
+        let c = p << k;
+        best = Some(best.map_or(c, |b: u64| b.min(c)));
+    }
+    best
 }
 
 /// Describes the slice `range`.
 fn describe(graph: &QuantizedGraph, index: usize, range: Range<usize>, rows: &[NodeRows], cost: &CostModel) -> Slice {
     let (inputs, outputs) = boundary(graph, range.clone());
     let total = range_rows(graph, range.clone(), rows, cost);
-    // The lookup table: the clamp-and-ReLU and clamp families (2^(bits+2) and 2^(bits+1) rows; the clamp
-    // family also range-checks boundary values), the 15-bit range family, the softmax exp table (2^bits) and
-    // the age verdict's 6-bit top limb.
-    let bits = graph.config.activation_bits;
-    let table_rows = (1u64 << (bits + 2)) + (1 << (bits + 1)) + (1 << 15) + (1 << bits) + (1 << 6) + 1;
-    let k = cost.k_for(total.max(table_rows), 0);
+    let k = cost.k_for(total.max(table_rows(graph)), 0);
     Slice {
         index,
         layers: graph.nodes[range.clone()].iter().map(|n| n.name.clone()).collect(),
@@ -205,30 +260,34 @@ fn describe(graph: &QuantizedGraph, index: usize, range: Range<usize>, rows: &[N
     }
 }
 
-/// Ends of slices: the fewest slices whose estimated rows (boundary commitments included) fit `2^max_k`,
-/// and among those the partition with the smallest largest slice, so sizes even out. Exact dynamic
-/// programming over cut positions: a node too large alone may still fit with its neighbours, whose company
-/// removes a boundary.
+/// Ends of slices: the fewest slices whose estimated rows (boundary commitments included) fit `2^max_k`;
+/// among those the partition with the least estimated proving cost (each slice at its cheaper row width, see
+/// [`range_cost`]: where a cut falls decides whether a slice fits narrow rows, about two thirds the cost of
+/// wide ones), and then the smallest largest slice, so sizes even out. Exact dynamic programming over cut
+/// positions: a node too large alone may still fit with its neighbours, whose company removes a boundary.
 fn balanced_ends(
     graph: &QuantizedGraph,
-    rows: &[NodeRows],
+    by_width: &Widths,
     max_k: u32,
     cost: &CostModel,
 ) -> Result<Vec<usize>, SliceError> {
+    let rows = &by_width.wide[..];
     let n = rows.len();
     let cap = (1u64 << max_k.min(40)).saturating_sub(cost.reserved_rows);
-    // best[i]: (slices, largest slice rows, previous cut) of the best partition of nodes 0..i.
-    let mut best: Vec<Option<(usize, u64, usize)>> = vec![None; n + 1];
-    best[0] = Some((0, 0, 0));
+    let mut polys = HashMap::new();
+    // best[i]: (slices, estimated cost, largest slice rows, previous cut) of the best partition of nodes 0..i.
+    let mut best: Vec<Option<(usize, u64, u64, usize)>> = vec![None; n + 1];
+    best[0] = Some((0, 0, 0, 0));
     for end in 1..=n {
         for start in 0..end {
-            let Some((count, largest, _)) = best[start] else { continue };
+            let Some((count, total, largest, _)) = best[start] else { continue };
             let r = range_rows(graph, start..end, rows, cost);
             if r > cap {
                 continue;
             }
-            let candidate = (count + 1, largest.max(r), start);
-            if best[end].is_none_or(|b| (candidate.0, candidate.1) < (b.0, b.1)) {
+            let Some(c) = range_cost(graph, start..end, by_width, (max_k, cost), &mut polys) else { continue };
+            let candidate = (count + 1, total.saturating_add(c), largest.max(r), start);
+            if best[end].is_none_or(|b| (candidate.0, candidate.1, candidate.2) < (b.0, b.1, b.2)) {
                 best[end] = Some(candidate);
             }
         }
@@ -243,7 +302,7 @@ fn balanced_ends(
     let mut end = n;
     while end > 0 {
         ends.push(end);
-        end = best[end].map_or(0, |b| b.2);
+        end = best[end].map_or(0, |b| b.3);
     }
     ends.reverse();
     Ok(ends)
