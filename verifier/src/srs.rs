@@ -165,12 +165,20 @@ pub fn read_ptau_info<R: Read + Seek>(r: &mut R) -> Result<PtauInfo, SrsError> {
         sections.get(&kind).copied().ok_or_else(|| SrsError::Malformed(format!("no {name} section")))
     };
     let header = section(HEADER, "header")?;
+    // n8, then q in n8 bytes, power and ceremony power: 44 bytes for a 32-byte field.
+    if header.len < 4 {
+        return Err(SrsError::Malformed(format!("a header of {} bytes", header.len)));
+    }
     r.seek(SeekFrom::Start(header.offset))?;
-    let mut h = vec![0u8; usize::try_from(header.len.min(1024)).unwrap_or(0)];
-    r.read_exact(&mut h)?;
-    if h.len() != 4 + N8 + 8 || read_u32(&mut &h[..4])? as usize != N8 {
+    if read_u32(r)? as usize != N8 {
         return Err(SrsError::WrongCurve);
     }
+    if header.len != (4 + N8 + 8) as u64 {
+        return Err(SrsError::Malformed(format!("a header of {} bytes", header.len)));
+    }
+    let mut h = [0u8; 4 + N8 + 8];
+    r.seek(SeekFrom::Start(header.offset))?;
+    r.read_exact(&mut h)?;
     if h[4..4 + N8] != bn254_modulus_le()[..] {
         return Err(SrsError::WrongCurve);
     }

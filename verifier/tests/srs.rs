@@ -66,6 +66,10 @@ fn files_that_are_not_ceremony_files_of_this_curve_are_refused() {
     let mut curve = good.clone();
     curve[HEADER_DATA + 4] ^= 1;
     assert!(matches!(kzg(&curve, 4), Err(SrsError::WrongCurve)));
+    // 48-byte base field elements (BLS12-381's ceremonies).
+    let mut n8 = good.clone();
+    n8[HEADER_DATA] = 48;
+    assert!(matches!(kzg(&n8, 4), Err(SrsError::WrongCurve)));
     assert!(matches!(kzg(&good, 14), Err(SrsError::TooSmall { have: 13, need: 14 })));
     assert!(matches!(kzg(&good, 0), Err(SrsError::TooSmall { have: 13, need: 0 })));
 }
