@@ -374,6 +374,33 @@ fn a_damaged_or_misfiled_cached_key_is_never_used_and_is_replaced() -> Result<()
     Ok(())
 }
 
+/// A model whose verifying key is not the key of the circuit this build lays out for it (as when it was
+/// compiled by a build with another layout; simulated with slice 0's key from the same circuit under other
+/// parameters) is refused when its proving key is derived, before any proof that verifiers would reject.
+#[test]
+fn a_model_whose_key_is_not_this_builds_circuit_is_refused_before_proving() -> Result<()> {
+    let f = fixture();
+    let mut stale = Compiled::from_bytes(&f.compiled.to_bytes())?;
+    let other = &kzg_fixture().compiled.verifier.slices[0];
+    stale.verifier.slices[0].vk = other.vk.clone();
+    stale.verifier.slices[0].vk_digest = other.vk_digest;
+    let mut rng = rand_core::OsRng;
+    let err = stale
+        .prove(
+            &f.params,
+            &f.input,
+            ClaimRequest::Argmax,
+            NONCE,
+            AUDIENCE,
+            &ProveOptions::default(),
+            &mut rng,
+            &|_, _, _| {},
+        )
+        .unwrap_err();
+    assert!(matches!(err, ProveError::StaleKey { slice: 0 }), "{err}");
+    Ok(())
+}
+
 #[test]
 fn a_key_that_cannot_be_stored_fails_the_proof_with_a_typed_error() -> Result<()> {
     let keys = TempKeys::new("blocked");
