@@ -28,9 +28,12 @@ use veil_verifier::Digest;
 
 /// Magic bytes of a compiled model file.
 pub const MAGIC: &[u8; 8] = b"VEILCMP\0";
-/// Its format version (7: keys for the constraint system of artifact version 7; see
-/// `veil_verifier::artifact::VERSION`).
-pub const VERSION: u16 = 7;
+/// Its format version, bumped whenever the keys it holds would change for the same model: a new constraint
+/// system (see `veil_verifier::artifact::VERSION`) or a new row layout of some relation. halo2 derives a
+/// proving key from whatever verifying key it is given, so a model compiled with another layout would make
+/// proofs that every verifier rejects; an older file is refused instead (`CompiledError::Format`). 8:
+/// separable max pooling (the verifying artifacts of models without max pooling are unchanged).
+pub const VERSION: u16 = 8;
 
 /// A compiled model.
 #[derive(Clone, Debug, Serialize, Deserialize)]

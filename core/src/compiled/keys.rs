@@ -2,10 +2,10 @@
 //! from a [`KeyCache`].
 
 use super::Compiled;
-use crate::prove::{proving_key, slice_circuit, verifying_key, ClaimModel, KeyCache, ProveError};
+use crate::prove::{proving_key, slice_circuit, ClaimModel, KeyCache, ProveError};
 use halo2_proofs::halo2curves::bn256::G1Affine;
 use halo2_proofs::plonk::ProvingKey;
-use veil_verifier::backend::{read_vk, vk_bytes, Params};
+use veil_verifier::backend::{read_vk, Params};
 
 /// Where a slice's proving key came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,12 +39,6 @@ impl Compiled {
         // is dropped before the witness is laid out: key generation's peak then holds no trace.
         let last = i + 1 == self.slices.len();
         let shape = slice_circuit(&self.graph, &self.slices[i], last.then_some(claims), None)?;
-        // halo2 builds a proving key from whatever verifying key it is given: a model compiled by a build that
-        // lays a slice out otherwise would give proofs that every verifier rejects. Checked once per device
-        // (the key is then cached), at the price of one verifying-key derivation.
-        if vk_bytes(&verifying_key(params, &shape)?) != key.vk {
-            return Err(ProveError::StaleKey { slice: i });
-        }
         let pk = proving_key(params, vk, shape)?;
         if let Some(cache) = cache {
             cache.store(&key.vk_digest, &pk).map_err(|e| ProveError::KeyCache {

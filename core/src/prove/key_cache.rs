@@ -27,8 +27,8 @@ const MAGIC: &[u8; 8] = b"VEILPK\0\0";
 /// Bumped whenever a relation's row layout changes: a cached key holds the fixed columns and copy
 /// constraints of the layout that made it, so a key made before the change, though filed under the same
 /// verifying key, no longer fits the circuits this build lays out (2: separable max pooling). A key of
-/// another version is a miss; deriving it again refuses a model compiled with the older layout
-/// ([`ProveError::StaleKey`](super::ProveError::StaleKey)).
+/// another version is a miss, and is derived again (the compiled model's own version changes with it, so a
+/// model compiled with the older layout is refused before that: `compiled::VERSION`).
 const VERSION: u32 = 2;
 /// The raw format is halo2's in-memory layout, so only the build that wrote a key may read it.
 const LAYOUT: &[u8; 16] = b"halo2-axiom0.5.3";

@@ -106,13 +106,6 @@ pub enum ProveError {
         /// The I/O error.
         reason: String,
     },
-    /// This build lays slice `slice` out differently from the build that compiled the model, so the model's
-    /// verifying key is not the key of the circuit this build would prove: recompile the model.
-    #[error("slice {slice}: the compiled model's verifying key does not match this build's circuit for it (compiled by a Veil whose layout differs): recompile the model")]
-    StaleKey {
-        /// The slice.
-        slice: usize,
-    },
 }
 
 /// The claim a prover is asked for.
