@@ -170,13 +170,8 @@ impl ParamsCache {
             return self.ceremony(ptau, k);
         }
         let path = self.file(Scheme::Kzg, k);
-        if path.exists() {
-            match check_file(Scheme::Kzg, k, &path)
-                .and_then(|()| Ok(Params::from_bytes(Scheme::Kzg, &std::fs::read(&path)?)?))
-            {
-                Ok(p) => return Ok(p),
-                Err(e) => self.note(&format!("ignoring {}: {e:#}", path.display())),
-            }
+        if let Some(p) = self.cached_kzg(k, &path) {
+            return Ok(p);
         }
         self.note(&format!("generating the insecure test KZG SRS for 2^{k} rows (cached in {})", self.dir.display()));
         let params = Params::insecure_kzg_for_tests(k, INSECURE_KZG_SEED);
@@ -194,13 +189,8 @@ impl ParamsCache {
         let id = srs::ptau_id(std::io::BufReader::new(open()?))
             .with_context(|| format!("reading the ceremony file {}", ptau.display()))?;
         let path = self.ceremony_file(&id, k);
-        if path.exists() {
-            match check_file(Scheme::Kzg, k, &path)
-                .and_then(|()| Ok(Params::from_bytes(Scheme::Kzg, &std::fs::read(&path)?)?))
-            {
-                Ok(p) => return Ok(p),
-                Err(e) => self.note(&format!("ignoring {}: {e:#}", path.display())),
-            }
+        if let Some(p) = self.cached_kzg(k, &path) {
+            return Ok(p);
         }
         self.note(&format!(
             "cutting the KZG SRS for 2^{k} rows from {} and checking it (once; cached in {})",
@@ -213,6 +203,16 @@ impl ParamsCache {
             self.note(&format!("warning: could not cache parameters in {}: {e:#}", self.dir.display()));
         }
         Ok(params)
+    }
+
+    /// KZG parameters for `2^k` rows cached at `path`, if the file is there and reads as such.
+    fn cached_kzg(&self, k: u32, path: &Path) -> Option<Params> {
+        if !path.exists() {
+            return None;
+        }
+        let read =
+            check_file(Scheme::Kzg, k, path).and_then(|()| Ok(Params::from_bytes(Scheme::Kzg, &std::fs::read(path)?)?));
+        read.map_err(|e| self.note(&format!("ignoring {}: {e:#}", path.display()))).ok()
     }
 
     fn store(&self, path: &Path, params: &Params) -> Result<()> {
