@@ -32,8 +32,10 @@ pub const MAGIC: &[u8; 8] = b"VEILCMP\0";
 /// system (see `veil_verifier::artifact::VERSION`) or a new row layout of some relation. halo2 derives a
 /// proving key from whatever verifying key it is given, so a model compiled with another layout would make
 /// proofs that every verifier rejects; an older file is refused instead (`CompiledError::Format`). 8:
-/// separable max pooling (the verifying artifacts of models without max pooling are unchanged).
-pub const VERSION: u16 = 8;
+/// separable max pooling (the verifying artifacts of models without max pooling are unchanged). 9: wide rows
+/// take four maxima and pack four elements a row and hash with two Poseidon lanes; commitments hash their
+/// elements in two halves.
+pub const VERSION: u16 = 9;
 
 /// A compiled model.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -208,10 +208,16 @@ fn replay(
             let chip = PoseidonChip::construct(c.poseidon.clone());
             let mut hash_cells = Vec::with_capacity(t.hashes.len());
             for job in &t.hashes {
-                let inputs: Vec<(Cell, Value<Fr>)> =
-                    job.inputs.iter().map(|&r| Ok((cell_of(r)?, known(t.get(r))))).collect::<Result<_, Error>>()?;
-                let (out, _, _) = chip.hash(&mut region, job.row, job.domain, &inputs)?;
-                hash_cells.push((out, job.instance_row));
+                let lanes: Vec<Vec<(Cell, Value<Fr>)>> = job
+                    .lanes
+                    .iter()
+                    .map(|inputs| inputs.iter().map(|&r| Ok((cell_of(r)?, known(t.get(r))))).collect())
+                    .collect::<Result<_, Error>>()?;
+                let lanes: Vec<&[(Cell, Value<Fr>)]> = lanes.iter().map(Vec::as_slice).collect();
+                let (outs, _) = chip.hash_lanes(&mut region, job.row, job.domain, &lanes)?;
+                if let (Some(row), Some(&(out, _))) = (job.instance_row, outs.first()) {
+                    hash_cells.push((out, row));
+                }
             }
             let parked = source.park();
             region.next_phase();

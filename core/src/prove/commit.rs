@@ -1,20 +1,21 @@
 //! Hiding commitments to boundary tensors: values packed into field elements, then Poseidon over the
-//! blinding value and the packed elements.
+//! blinding value and the packed elements, in two halves.
 //!
-//! `commit(v, bits, blind) = Poseidon_domain(blind, p_0, p_1, …)` with `domain = len·64 + bits`, where each
-//! `p_k` packs `PER = ⌊240 / bits⌋` consecutive values as `Σ (v_i + 2^(bits−1))·2^(bits·(PER−1−i))` (the
-//! last chunk padded with zeros). Every packed value is range-checked to `bits` signed bits ([`range_family`]),
-//! so the packing is injective and a commitment binds the tensor; the random blinding value hides it.
+//! With `d = len·64 + bits` and `E = [blind, p_0, p_1, …]` (`n` elements), where each `p_k` packs
+//! `PER = ⌊240 / bits⌋` consecutive values as `Σ (v_i + 2^(bits−1))·2^(bits·(PER−1−i))` (the last chunk padded
+//! with zeros): `A = E[..h]` and `B = E[h..]` padded with zero elements to `h = ⌈n/2⌉`, and
+//! `commit(v, bits, blind) = Poseidon_{2d+1}(Poseidon_{2d}(A), Poseidon_{2d}(B))`. The halves have equally
+//! many inputs under one domain, so a wide row hashes them side by side in the chip's two lanes (half the rows
+//! of one long sponge); a narrow row hashes them one after the other. Every packed value is range-checked to
+//! `bits` signed bits ([`range_family`]), so the packing is injective and a commitment binds the tensor; the
+//! random blinding value, hashed into `A`, hides it.
 
 use super::ops::Cells;
 use super::trace::{g, lk, HashJob, Sel, Trace};
 use halo2_proofs::halo2curves::bn256::Fr;
 use veil_verifier::circuit::tables::{fr_i64, Family};
-use veil_verifier::circuit::COPY_SLOTS;
+use veil_verifier::circuit::{Width, POSEIDON_LANE_COLUMNS};
 use veil_verifier::poseidon::{native, PoseidonChip};
-
-/// Parallel packing lanes (in the copyable lookup slots).
-pub(crate) const LANES: usize = COPY_SLOTS.len();
 
 /// The family that range-checks a packed value to `bits` signed bits: a value `v` is looked up as
 /// `(x, y) = (v, v)` in `Clamp{bits, bits + 1}`, whose `y` is always such a value and equals `x` exactly on
@@ -28,9 +29,17 @@ pub(crate) fn per_element(bits: u32) -> usize {
     (240 / bits) as usize
 }
 
-/// The Poseidon domain of a tensor commitment.
+/// The Poseidon domain of a tensor commitment's two halves; the outer hash uses this plus one.
 pub(crate) fn domain(len: usize, bits: u32) -> u64 {
-    len as u64 * 64 + bits as u64
+    (len as u64 * 64 + bits as u64) * 2
+}
+
+/// The two halves of the elements `[blind, p_0, …]`, the second padded to the first's length.
+fn halves<T: Clone>(elements: &[T], zero: T) -> (Vec<T>, Vec<T>) {
+    let h = elements.len().div_ceil(2);
+    let mut b = elements[h..].to_vec();
+    b.resize(h, zero);
+    (elements[..h].to_vec(), b)
 }
 
 /// The packed field elements of a tensor.
@@ -51,9 +60,25 @@ pub(crate) fn pack(values: &[i64], bits: u32) -> Vec<Fr> {
 
 /// The commitment to a tensor, computed natively.
 pub fn commit(values: &[i64], bits: u32, blind: Fr) -> Fr {
-    let mut inputs = vec![blind];
-    inputs.extend(pack(values, bits));
-    native::hash(domain(values.len(), bits), &inputs)
+    let mut elements = vec![blind];
+    elements.extend(pack(values, bits));
+    let d = domain(values.len(), bits);
+    let (a, b) = halves(&elements, Fr::zero());
+    native::hash(d + 1, &[native::hash(d, &a), native::hash(d, &b)])
+}
+
+/// Rows [`commit_rows`] takes for a tensor of `len` values of `bits` bits in rows of `width`.
+pub(crate) fn rows(len: usize, bits: u32, width: Width) -> usize {
+    let per = per_element(bits);
+    let chunks = len.div_ceil(per);
+    let half = PoseidonChip::rows_for((chunks + 1).div_ceil(2));
+    let hashes = if poseidon_lanes(width) > 1 { half } else { 2 * half };
+    chunks.div_ceil(width.y_slots().len()) * per + 1 + hashes + PoseidonChip::rows_for(2)
+}
+
+/// Poseidon lanes a row of `width` holds.
+fn poseidon_lanes(width: Width) -> usize {
+    width.g_columns() / POSEIDON_LANE_COLUMNS
 }
 
 /// A boundary tensor to commit to.
@@ -71,9 +96,11 @@ pub(crate) fn commit_rows(t: &mut Trace, b: &Boundary, source: Option<&Cells>) -
     let chunks = b.values.len().div_ceil(per);
     let offset = 1i64 << (b.bits - 1);
     let zero = t.zero();
+    let width = t.params.width();
+    let lanes = width.y_slots();
     let mut canonical = Cells::default();
     let mut packed = Vec::with_capacity(chunks);
-    for first in (0..chunks).step_by(LANES) {
+    for first in (0..chunks).step_by(lanes.len()) {
         let start = t.alloc(per);
         t.enable(Sel::PackStart, start);
         for r in start..start + per {
@@ -83,7 +110,7 @@ pub(crate) fn commit_rows(t: &mut Trace, b: &Boundary, source: Option<&Cells>) -
             t.f[4][r] = Fr::from(1u64 << b.bits);
             t.f[5][r] = fr_i64(offset);
         }
-        for (lane, &slot) in COPY_SLOTS.iter().enumerate() {
+        for (lane, &slot) in lanes.iter().enumerate() {
             let chunk = first + lane;
             let mut acc = Fr::zero();
             for i in 0..per {
@@ -115,12 +142,30 @@ pub(crate) fn commit_rows(t: &mut Trace, b: &Boundary, source: Option<&Cells>) -
     }
     let row = t.alloc(1);
     t.set(g(0, row), b.blind);
-    let mut inputs = vec![g(0, row)];
-    inputs.extend(packed);
-    let hash_row = t.alloc(PoseidonChip::rows_for(inputs.len()));
-    let value = commit(&b.values, b.bits, b.blind);
+    let mut elements = vec![g(0, row)];
+    elements.extend(packed);
+    let d = domain(b.values.len(), b.bits);
+    let (a, second) = halves(&elements, zero);
+    let half_hashes = [&a, &second].map(|half| native::hash(d, &half.iter().map(|&c| t.get(c)).collect::<Vec<_>>()));
+    let rows = PoseidonChip::rows_for(a.len());
+    // Each half's output is the `state[1]` cell of its lane in its hash's last row.
+    let outputs = if poseidon_lanes(width) > 1 {
+        let row = t.alloc(rows);
+        t.hashes.push(HashJob { row, domain: d, lanes: vec![a, second], instance_row: None });
+        [g(1, row + rows - 1), g(POSEIDON_LANE_COLUMNS + 1, row + rows - 1)]
+    } else {
+        [a, second].map(|half| {
+            let row = t.alloc(rows);
+            t.hashes.push(HashJob { row, domain: d, lanes: vec![half], instance_row: None });
+            g(1, row + rows - 1)
+        })
+    };
+    for (cell, value) in outputs.iter().zip(half_hashes) {
+        t.set(*cell, value);
+    }
+    let row = t.alloc(PoseidonChip::rows_for(2));
     let instance_row = t.instance.len();
-    t.instance.push(value);
-    t.hashes.push(HashJob { row: hash_row, domain: domain(b.values.len(), b.bits), inputs, instance_row });
+    t.instance.push(native::hash(d + 1, &half_hashes));
+    t.hashes.push(HashJob { row, domain: d + 1, lanes: vec![outputs.to_vec()], instance_row: Some(instance_row) });
     canonical
 }

@@ -26,10 +26,11 @@ use veil_verifier::Digest;
 const MAGIC: &[u8; 8] = b"VEILPK\0\0";
 /// Bumped whenever a relation's row layout changes: a cached key holds the fixed columns and copy
 /// constraints of the layout that made it, so a key made before the change, though filed under the same
-/// verifying key, no longer fits the circuits this build lays out (2: separable max pooling). A key of
+/// verifying key, no longer fits the circuits this build lays out (2: separable max pooling; 3: four maxima
+/// and four packing lanes a wide row, two Poseidon lanes, commitments in two halves). A key of
 /// another version is a miss, and is derived again (the compiled model's own version changes with it, so a
 /// model compiled with the older layout is refused before that: `compiled::VERSION`).
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 /// The raw format is halo2's in-memory layout, so only the build that wrote a key may read it.
 const LAYOUT: &[u8; 16] = b"halo2-axiom0.5.3";
 /// Bytes before the payload: magic, version, layout, verifying key digest, payload length, payload SHA-256.

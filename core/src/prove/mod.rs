@@ -290,11 +290,10 @@ pub fn node_rows(
     }
 }
 
-/// Rows to commit to a boundary tensor of `elements` values of `bits` bits (packing, blinding, Poseidon).
-pub fn commitment_rows(elements: usize, bits: u32) -> usize {
-    let per = commit::per_element(bits);
-    let chunks = elements.div_ceil(per);
-    chunks.div_ceil(commit::LANES) * per + 1 + veil_verifier::poseidon::PoseidonChip::rows_for(chunks + 1)
+/// Rows to commit to a boundary tensor of `elements` values of `bits` bits (packing, blinding, Poseidon) in
+/// rows of `width`.
+pub fn commitment_rows(elements: usize, bits: u32, width: veil_verifier::circuit::Width) -> usize {
+    commit::rows(elements, bits, width)
 }
 
 /// Rows halo2 reserves at the end of every circuit (blinding factors and the last-row marker), with margin.

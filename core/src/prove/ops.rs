@@ -5,7 +5,6 @@ use super::division::{divide, Division, Numerator, Output, Term};
 use super::trace::{g, lk, CellRef, Sel, Trace};
 use super::ProveError;
 use veil_verifier::circuit::tables::Family;
-use veil_verifier::circuit::COPY_SLOTS;
 
 /// A tensor laid out in the trace: one canonical cell per element, with its integer value.
 #[derive(Clone, Debug, Default)]
@@ -32,13 +31,16 @@ pub(crate) fn relu(t: &mut Trace, x: &Cells, bits: u32) -> Cells {
 /// A cell with its integer value.
 pub(crate) type Valued = (CellRef, i64);
 
-/// `max(a, b)` for each pair, two per row, through a ReLU of the difference (`bits` = the operands' width).
+/// `max(a, b)` for each pair, one per lane (two a narrow row, four a wide one), through a ReLU of the difference
+/// (`bits` = the operands' width). Lanes a last row leaves empty hold zeros, which the gate and the ReLU table
+/// accept.
 pub(crate) fn max_pairs(t: &mut Trace, pairs: &[(Valued, Valued)], bits: u32) -> Vec<Valued> {
     let mut out = Vec::with_capacity(pairs.len());
-    for chunk in pairs.chunks(2) {
+    let lanes = t.params.width().y_slots();
+    for chunk in pairs.chunks(lanes.len()) {
         let row = t.alloc(1);
         t.enable(Sel::Max, row);
-        for (l, (&j, &((a, av), (b, bv)))) in COPY_SLOTS.iter().zip(chunk).enumerate() {
+        for (l, (&j, &((a, av), (b, bv)))) in lanes.iter().zip(chunk).enumerate() {
             t.copy_in(g(3 * l, row), a);
             t.copy_in(g(3 * l + 1, row), b);
             let (d, m) = (av - bv, av.max(bv));

@@ -88,7 +88,7 @@ impl RowProfile {
             }
         }
         for job in &trace.hashes {
-            for row in job.row..job.row + PoseidonChip::rows_for(job.inputs.len()) {
+            for row in job.row..job.row + PoseidonChip::rows_for(job.lanes.first().map_or(0, Vec::len)) {
                 own(row, Bucket::Poseidon);
             }
         }

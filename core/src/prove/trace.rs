@@ -112,7 +112,7 @@ pub(crate) struct Trace {
     pub families: BTreeSet<Family>,
     /// Softmax exponential tables used by `Family::Exp`.
     pub exp_tables: Vec<Vec<i64>>,
-    /// Poseidon hashes to lay out: `(first row, domain, inputs, output cell)`.
+    /// Poseidon hashes to lay out.
     pub hashes: Vec<HashJob>,
     /// Every division in layout order: its row and lane (`0..4` in a `div4` row, `0..2` in a `div2` row).
     pub div_lanes: Vec<(usize, usize)>,
@@ -121,14 +121,15 @@ pub(crate) struct Trace {
     zero: Option<CellRef>,
 }
 
-/// A Poseidon hash placed by the chip during synthesis.
+/// Poseidon hashes placed by the chip during synthesis: one per lane, side by side in the same rows.
 #[derive(Clone, Debug)]
 pub(crate) struct HashJob {
     pub row: usize,
     pub domain: u64,
-    pub inputs: Vec<CellRef>,
-    /// The instance row its output is exposed at.
-    pub instance_row: usize,
+    /// Each lane's inputs (all lanes equally many).
+    pub lanes: Vec<Vec<CellRef>>,
+    /// The instance row the first lane's output is exposed at, if it is exposed.
+    pub instance_row: Option<usize>,
 }
 
 impl Trace {

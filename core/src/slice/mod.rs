@@ -168,29 +168,34 @@ fn boundary(graph: &QuantizedGraph, range: Range<usize>) -> (Vec<ValueId>, Vec<V
 /// Estimated rows of the slice `range`: its nodes plus the commitments to its boundary.
 /// Estimated rows of the slice of nodes `range`: the longer of its two tracks.
 fn range_rows(graph: &QuantizedGraph, range: Range<usize>, rows: &[NodeRows], cost: &CostModel) -> u64 {
-    let (main, weights) = range_tracks(graph, range, rows, cost);
+    let (main, weights) = range_tracks(graph, range, (rows, Width::Wide), cost);
     main.max(weights)
 }
 
 /// Estimated rows of the slice of nodes `range` on its main track (boundary commitments included) and on its
-/// weight track (at [`MAX_WEIGHTS`] weights a row).
-fn range_tracks(graph: &QuantizedGraph, range: Range<usize>, rows: &[NodeRows], cost: &CostModel) -> (u64, u64) {
+/// weight track (at [`MAX_WEIGHTS`] weights a row), with `rows` measured at `width`.
+fn range_tracks(
+    graph: &QuantizedGraph,
+    range: Range<usize>,
+    (rows, width): (&[NodeRows], Width),
+    cost: &CostModel,
+) -> (u64, u64) {
     let (inputs, outputs) = boundary(graph, range.clone());
     let commit = |ids: &[ValueId]| -> u64 {
         ids.iter()
             .map(|id| {
                 let v = graph.value(*id);
-                crate::prove::commitment_rows(v.shape.iter().product(), v.bits) as u64
+                crate::prove::commitment_rows(v.shape.iter().product(), v.bits, width) as u64
             })
             .sum()
     };
     // A ReLU counted as fused into its division (0 rows) whose division lies before the cut takes its own rows:
-    // two per row.
+    // one maximum per lane.
     let inside = |id: &ValueId| graph.nodes[range.clone()].iter().any(|n| n.output == *id);
     let split_relus: u64 = graph.nodes[range.clone()]
         .iter()
         .filter(|n| matches!(n.op, QOp::Relu) && !inside(&n.inputs[0]) && crate::prove::fuses_relu(graph, n.inputs[0]))
-        .map(|n| (graph.value(n.output).shape.iter().product::<usize>() as u64).div_ceil(2))
+        .map(|n| (graph.value(n.output).shape.iter().product::<usize>() as u64).div_ceil(width.y_slots().len() as u64))
         .sum();
     // The claim rows and the few constant cells are in the per-node figures; two rows for the binding. The
     // weight track runs beside the rest.
@@ -228,7 +233,7 @@ fn range_cost(
     let last = range.end == graph.nodes.len();
     let mut best = None;
     for (width, rows) in [(Width::Narrow, &by_width.narrow), (Width::Wide, &by_width.wide)] {
-        let (main, weights) = range_tracks(graph, range.clone(), rows, cost);
+        let (main, weights) = range_tracks(graph, range.clone(), (rows, width), cost);
         let k = cost.k_for(main.max(weights).max(table_rows(graph)), 0);
         if k > max_k {
             continue;

@@ -1,6 +1,6 @@
 //! The custom gates. Each is named so `MockProver` failures point at the relation that broke.
 
-use super::{ClaimSelectors, Selectors, SliceConfig, SliceParams, Width, COPY_SLOTS, DIV_LANES, HW, SLOT_X, SLOT_Y};
+use super::{ClaimSelectors, Selectors, SliceConfig, SliceParams, Width, DIV_LANES, HW, SLOT_X, SLOT_Y};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, VirtualCells};
 use halo2_proofs::poly::Rotation;
@@ -68,6 +68,7 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
     let (s, h, f) = (c.s, c.h, c.f);
     let (lk, g) = (&c.lk[..], &c.g[..]);
     let (zc, ac) = (c.z, c.alpha);
+    let lanes = c.width.y_slots();
     // Two values a row in each lane: `h' = h·z² + a'·z + b'` with `(a, b) = (g[2i], g[2i + 1])`.
     meta.create_gate("horner_z", |m| {
         let q = m.query_selector(s.horner_z);
@@ -223,8 +224,9 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
     meta.create_gate("max", |m| {
         let q = m.query_selector(s.max);
         let cur = Rotation::cur();
-        COPY_SLOTS
-            .into_iter()
+        lanes
+            .iter()
+            .copied()
             .enumerate()
             .flat_map(|(l, j)| {
                 let (a, b, out) = (
@@ -241,8 +243,9 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
     meta.create_gate("pack", |m| {
         let q = m.query_selector(s.pack);
         let (base, offset) = (m.query_fixed(f[4], Rotation::next()), m.query_fixed(f[5], Rotation::next()));
-        COPY_SLOTS
-            .into_iter()
+        lanes
+            .iter()
+            .copied()
             .enumerate()
             .map(|(l, j)| {
                 let next = m.query_advice(g[l], Rotation::next());
@@ -255,8 +258,9 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
     meta.create_gate("pack_start", |m| {
         let q = m.query_selector(s.pack_start);
         let offset = m.query_fixed(f[5], Rotation::cur());
-        COPY_SLOTS
-            .into_iter()
+        lanes
+            .iter()
+            .copied()
             .enumerate()
             .map(|(l, j)| {
                 let v = m.query_advice(slot_y(lk, j), Rotation::cur());

@@ -21,6 +21,7 @@ pub mod tables;
 
 pub use shape::SliceShape;
 
+use crate::poseidon::chip::Lane;
 use crate::poseidon::{PoseidonChip, PoseidonConfig};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{
@@ -62,6 +63,9 @@ pub fn lk_index(i: usize) -> Option<usize> {
 }
 /// Phase-1 general advice columns.
 pub const G: usize = 12;
+/// The `g` columns of one Poseidon lane: lane `l` keeps its state in `g[6l..6l + 3]` (the output in `g[6l + 1]`)
+/// and its witnesses in `g[6l + 3..6l + 6]`. A narrow row has one lane, a wide row two.
+pub const POSEIDON_LANE_COLUMNS: usize = 6;
 /// Lanes of a `horner_z` row: lane `i` folds `g[2i]` and `g[2i + 1]` into `h[i]`.
 pub const HORNER_LANES: usize = 6;
 /// Phase-2 advice columns: six general ones and the weight accumulator [`HW`].
@@ -120,6 +124,16 @@ impl Width {
     /// Lanes of a `horner_z` row.
     pub fn horner_lanes(self) -> usize {
         self.g_columns() / 2
+    }
+
+    /// The slots whose `y` operand is copyable ([`COPY_SLOTS`], then [`OUT_SLOTS`] in wide rows): the lanes of a
+    /// `max` row (one pairwise maximum each) and of a `pack` row (one packed element each).
+    pub fn y_slots(self) -> &'static [usize] {
+        const WIDE: [usize; 4] = [COPY_SLOTS[0], COPY_SLOTS[1], OUT_SLOTS[0], OUT_SLOTS[1]];
+        match self {
+            Width::Narrow => &COPY_SLOTS,
+            Width::Wide => &WIDE,
+        }
     }
 
     /// The most requantizations one row holds: four in a `div4` row (wide only), else two in a `div2` row.
@@ -229,9 +243,11 @@ pub struct Selectors {
     pub sum: Selector,
     /// `g[2l+1] = g[2l]`.
     pub sum_start: Selector,
-    /// `x0 = g0 − g1`, `g2 = g1 + y0` and `x3 = g3 − g4`, `g5 = g4 + y3` (maxima through ReLU lookups in slots 0, 3).
+    /// `x0 = g0 − g1`, `g2 = g1 + y0` and `x3 = g3 − g4`, `g5 = g4 + y3` (maxima through ReLU lookups in slots 0, 3),
+    /// and in wide rows the same in `g6..g12` with slots 4 and 7: one lane per [`Width::y_slots`].
     pub max: Selector,
-    /// `g[l]' = g[l]·f4' + x' + f5'` in two lanes, `x` from slots 0 and 3 (packing values into field elements).
+    /// `g[l]' = g[l]·f4' + y_l' + f5'` with `y_l` from slot [`Width::y_slots`]`[l]`: two lanes (slots 0, 3), four in
+    /// wide rows (and 4, 7) (packing values into field elements).
     pub pack: Selector,
     /// `g[l] = x + f5`.
     pub pack_start: Selector,
@@ -281,7 +297,8 @@ pub struct SliceConfig {
     pub s: Selectors,
     /// The row width.
     pub width: Width,
-    /// The Poseidon chip, on `g[0..3]` (state), `g[3..6]` (witnesses) and `f` (round constants).
+    /// The Poseidon chip: one lane per [`POSEIDON_LANE_COLUMNS`] `g` columns (state, then witnesses), round
+    /// constants in `f`.
     pub poseidon: PoseidonConfig,
 }
 
@@ -299,8 +316,7 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> SliceC
     let wt = (0..params.weights).map(|_| meta.fixed_column()).collect();
     let instance = meta.instance_column();
     meta.enable_equality(instance);
-    let outputs = COPY_SLOTS.iter().chain(OUT_SLOTS.iter().filter(|&&j| j < width.slots()));
-    for i in outputs.filter_map(|&j| SLOT_Y[j]) {
+    for i in width.y_slots().iter().filter_map(|&j| SLOT_Y[j]) {
         meta.enable_equality(lk[i]);
     }
     for &c in g.iter().chain(&h) {
@@ -311,8 +327,9 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> SliceC
     let challenges = (meta.challenge_usable_after(FirstPhase), meta.challenge_usable_after(FirstPhase));
     let logup = logup::configure(meta, tag, &lk, mult, &phase2, challenges);
     let s = gates::selectors(meta, params);
-    let poseidon =
-        PoseidonChip::configure(meta, [g[0], g[1], g[2]], [g[3], g[4], g[5]], [f[0], f[1], f[2]], [f[3], f[4], f[5]]);
+    let lanes: Vec<Lane> =
+        g.chunks_exact(POSEIDON_LANE_COLUMNS).map(|c| ([c[0], c[1], c[2]], [c[3], c[4], c[5]])).collect();
+    let poseidon = PoseidonChip::configure_lanes(meta, &lanes, [f[0], f[1], f[2]], [f[3], f[4], f[5]]);
     let config = SliceConfig { lk, tag, g, h, f, wt, instance, logup, z, alpha, s, width, poseidon };
     gates::create(meta, &config);
     config

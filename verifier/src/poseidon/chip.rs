@@ -42,11 +42,13 @@ const ROWS_PER_PERMUTATION: usize = FULL_ROUNDS + PARTIAL_ROUNDS.div_ceil(2) + 1
 /// Round indices of the partial rounds (the full rounds are split around them).
 const PARTIAL: std::ops::Range<usize> = FULL_ROUNDS / 2..FULL_ROUNDS / 2 + PARTIAL_ROUNDS;
 
+/// The advice columns of one lane: the state entering a row and the row's witnesses.
+pub type Lane = ([Column<Advice>; WIDTH], [Column<Advice>; WIDTH]);
+
 /// Columns and selectors of the Poseidon gates.
 #[derive(Clone, Debug)]
 pub struct PoseidonConfig {
-    state: [Column<Advice>; WIDTH],
-    aux: [Column<Advice>; WIDTH],
+    lanes: Vec<Lane>,
     rc: [Column<Fixed>; WIDTH],
     rc2: [Column<Fixed>; WIDTH],
     q_init: Selector,
@@ -54,6 +56,13 @@ pub struct PoseidonConfig {
     q_full: Selector,
     q_partial: Selector,
     q_partial2: Selector,
+}
+
+impl PoseidonConfig {
+    /// Permutations run side by side in one row (each in its own lane, with shared round constants).
+    pub fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
 }
 
 /// Assigns the Poseidon sponge into a caller-owned region; see the [module documentation](self) for the layout.
@@ -80,6 +89,11 @@ fn cur_advice(m: &mut VirtualCells<'_, Fr>, cols: [Column<Advice>; WIDTH]) -> [E
     cols.map(|c| m.query_advice(c, Rotation::cur()))
 }
 
+/// The linear combination `Σ_j v_j · row_j`.
+fn mix(v: &[Expression<Fr>; WIDTH], row: &[Fr; WIDTH]) -> Expression<Fr> {
+    (0..WIDTH).map(|j| v[j].clone() * row[j]).reduce(|a, b| a + b).unwrap_or(Expression::Constant(Fr::ZERO))
+}
+
 impl PoseidonChip {
     /// Creates five gates (`poseidon init`, `poseidon absorb`, `poseidon full round`, `poseidon partial round`,
     /// `poseidon double partial round`, each of degree at most 4 with its selector) on the given columns, and
@@ -96,9 +110,24 @@ impl PoseidonChip {
         rc: [Column<Fixed>; WIDTH],
         rc2: [Column<Fixed>; WIDTH],
     ) -> PoseidonConfig {
-        meta.enable_equality(state[1]);
-        meta.enable_equality(aux[1]);
-        meta.enable_equality(aux[2]);
+        Self::configure_lanes(meta, &[(state, aux)], rc, rc2)
+    }
+
+    /// The same gates over one or more lanes: each gate constrains every lane in the rows its selector is on, with
+    /// the round constants, the domain and the padding flags of the shared fixed columns. So lanes run
+    /// permutations of the same schedule side by side: hashes of equally many inputs under one domain
+    /// ([`PoseidonChip::hash_lanes`]); a lane with nothing to hash runs a permutation of zeros.
+    pub fn configure_lanes(
+        meta: &mut ConstraintSystem<Fr>,
+        lanes: &[Lane],
+        rc: [Column<Fixed>; WIDTH],
+        rc2: [Column<Fixed>; WIDTH],
+    ) -> PoseidonConfig {
+        for (state, aux) in lanes {
+            meta.enable_equality(state[1]);
+            meta.enable_equality(aux[1]);
+            meta.enable_equality(aux[2]);
+        }
         let q_init = meta.selector();
         let q_absorb = meta.selector();
         let q_full = meta.selector();
@@ -108,100 +137,99 @@ impl PoseidonChip {
 
         meta.create_gate("poseidon init", |m| {
             let q = m.query_selector(q_init);
-            let [s0, s1, s2] = cur_advice(m, state);
             let domain = m.query_fixed(rc[0], Rotation::cur());
-            vec![
-                ("capacity = domain", q.clone() * (s0 - domain)),
-                ("rate[0] = 0", q.clone() * s1),
-                ("rate[1] = 0", q * s2),
-            ]
+            let mut out = Vec::with_capacity(WIDTH * lanes.len());
+            for &(state, _) in lanes {
+                let [s0, s1, s2] = cur_advice(m, state);
+                out.push(("capacity = domain", q.clone() * (s0 - domain.clone())));
+                out.push(("rate[0] = 0", q.clone() * s1));
+                out.push(("rate[1] = 0", q.clone() * s2));
+            }
+            out
         });
 
         meta.create_gate("poseidon absorb", |m| {
             let q = m.query_selector(q_absorb);
-            let [s0, s1, s2] = cur_advice(m, state);
-            let [_, a1, a2] = cur_advice(m, aux);
-            let [n0, n1, n2] = state.map(|c| m.query_advice(c, Rotation::next()));
             let pad1 = m.query_fixed(rc[1], Rotation::cur());
             let pad2 = m.query_fixed(rc[2], Rotation::cur());
-            vec![
-                ("capacity kept", q.clone() * (n0 - s0)),
-                ("rate[0] += input", q.clone() * (n1 - s1 - a1.clone())),
-                ("rate[1] += input", q.clone() * (n2 - s2 - a2.clone())),
-                ("padding lane 1 is zero", q.clone() * pad1 * a1),
-                ("padding lane 2 is zero", q * pad2 * a2),
-            ]
+            let mut out = Vec::with_capacity(5 * lanes.len());
+            for &(state, aux) in lanes {
+                let [s0, s1, s2] = cur_advice(m, state);
+                let [_, a1, a2] = cur_advice(m, aux);
+                let [n0, n1, n2] = state.map(|c| m.query_advice(c, Rotation::next()));
+                out.push(("capacity kept", q.clone() * (n0 - s0)));
+                out.push(("rate[0] += input", q.clone() * (n1 - s1 - a1.clone())));
+                out.push(("rate[1] += input", q.clone() * (n2 - s2 - a2.clone())));
+                out.push(("padding lane 1 is zero", q.clone() * pad1.clone() * a1));
+                out.push(("padding lane 2 is zero", q.clone() * pad2.clone() * a2));
+            }
+            out
         });
 
         meta.create_gate("poseidon full round", |m| {
             let q = m.query_selector(q_full);
-            let s = cur_advice(m, state);
-            let y = cur_advice(m, aux);
             let c = rc.map(|col| m.query_fixed(col, Rotation::cur()));
-            let next = state.map(|col| m.query_advice(col, Rotation::next()));
-            let x: [Expression<Fr>; 3] = [0, 1, 2].map(|j| s[j].clone() + c[j].clone());
-            // x_j^5 = (x_j^2)^2 · x_j with x_j^2 witnessed in aux_j.
-            let x5: [Expression<Fr>; 3] = [0, 1, 2].map(|j| y[j].clone() * y[j].clone() * x[j].clone());
-            let mut out = Vec::with_capacity(2 * WIDTH);
-            for j in 0..WIDTH {
-                out.push(("square", q.clone() * (y[j].clone() - x[j].clone() * x[j].clone())));
-            }
-            for (i, row) in mds.iter().enumerate() {
-                let mixed = (0..WIDTH)
-                    .map(|j| x5[j].clone() * row[j])
-                    .reduce(|a, b| a + b)
-                    .unwrap_or(Expression::Constant(Fr::ZERO));
-                out.push(("mds", q.clone() * (next[i].clone() - mixed)));
+            let mut out = Vec::with_capacity(2 * WIDTH * lanes.len());
+            for &(state, aux) in lanes {
+                let s = cur_advice(m, state);
+                let y = cur_advice(m, aux);
+                let next = state.map(|col| m.query_advice(col, Rotation::next()));
+                let x: [Expression<Fr>; 3] = [0, 1, 2].map(|j| s[j].clone() + c[j].clone());
+                // x_j^5 = (x_j^2)^2 · x_j with x_j^2 witnessed in aux_j.
+                let x5: [Expression<Fr>; 3] = [0, 1, 2].map(|j| y[j].clone() * y[j].clone() * x[j].clone());
+                for j in 0..WIDTH {
+                    out.push(("square", q.clone() * (y[j].clone() - x[j].clone() * x[j].clone())));
+                }
+                for (i, row) in mds.iter().enumerate() {
+                    out.push(("mds", q.clone() * (next[i].clone() - mix(&x5, row))));
+                }
             }
             out
         });
 
         meta.create_gate("poseidon partial round", |m| {
             let q = m.query_selector(q_partial);
-            let s = cur_advice(m, state);
-            let y0 = m.query_advice(aux[0], Rotation::cur());
             let c = rc.map(|col| m.query_fixed(col, Rotation::cur()));
-            let next = state.map(|col| m.query_advice(col, Rotation::next()));
-            let x: [Expression<Fr>; 3] = [0, 1, 2].map(|j| s[j].clone() + c[j].clone());
-            let sboxed = [y0.clone() * y0.clone() * x[0].clone(), x[1].clone(), x[2].clone()];
-            let mut out = vec![("square", q.clone() * (y0 - x[0].clone() * x[0].clone()))];
-            for (i, row) in mds.iter().enumerate() {
-                let mixed = (0..WIDTH)
-                    .map(|j| sboxed[j].clone() * row[j])
-                    .reduce(|a, b| a + b)
-                    .unwrap_or(Expression::Constant(Fr::ZERO));
-                out.push(("mds", q.clone() * (next[i].clone() - mixed)));
+            let mut out = Vec::with_capacity((1 + WIDTH) * lanes.len());
+            for &(state, aux) in lanes {
+                let s = cur_advice(m, state);
+                let y0 = m.query_advice(aux[0], Rotation::cur());
+                let next = state.map(|col| m.query_advice(col, Rotation::next()));
+                let x: [Expression<Fr>; 3] = [0, 1, 2].map(|j| s[j].clone() + c[j].clone());
+                let sboxed = [y0.clone() * y0.clone() * x[0].clone(), x[1].clone(), x[2].clone()];
+                out.push(("square", q.clone() * (y0 - x[0].clone() * x[0].clone())));
+                for (i, row) in mds.iter().enumerate() {
+                    out.push(("mds", q.clone() * (next[i].clone() - mix(&sboxed, row))));
+                }
             }
             out
         });
 
         meta.create_gate("poseidon double partial round", |m| {
             let q = m.query_selector(q_partial2);
-            let s = cur_advice(m, state);
-            let [sq_a, u0, sq_b] = cur_advice(m, aux);
             let c = rc.map(|col| m.query_fixed(col, Rotation::cur()));
             let d = rc2.map(|col| m.query_fixed(col, Rotation::cur()));
-            let next = state.map(|col| m.query_advice(col, Rotation::next()));
-            let mix = |v: &[Expression<Fr>; 3], row: &[Fr; 3]| {
-                (0..WIDTH).map(|j| v[j].clone() * row[j]).reduce(|a, b| a + b).unwrap_or(Expression::Constant(Fr::ZERO))
-            };
-            let x: [Expression<Fr>; 3] = [0, 1, 2].map(|j| s[j].clone() + c[j].clone());
-            let sboxed_a = [sq_a.clone() * sq_a.clone() * x[0].clone(), x[1].clone(), x[2].clone()];
-            let u = mds.map(|row| mix(&sboxed_a, &row));
-            let xb = [u0.clone() + d[0].clone(), u[1].clone() + d[1].clone(), u[2].clone() + d[2].clone()];
-            let sboxed_b = [sq_b.clone() * sq_b.clone() * xb[0].clone(), xb[1].clone(), xb[2].clone()];
-            let mut out = vec![
-                ("square a", q.clone() * (sq_a - x[0].clone() * x[0].clone())),
-                ("between rounds", q.clone() * (u0 - u[0].clone())),
-                ("square b", q.clone() * (sq_b - xb[0].clone() * xb[0].clone())),
-            ];
-            for (i, row) in mds.iter().enumerate() {
-                out.push(("mds", q.clone() * (next[i].clone() - mix(&sboxed_b, row))));
+            let mut out = Vec::with_capacity((3 + WIDTH) * lanes.len());
+            for &(state, aux) in lanes {
+                let s = cur_advice(m, state);
+                let [sq_a, u0, sq_b] = cur_advice(m, aux);
+                let next = state.map(|col| m.query_advice(col, Rotation::next()));
+                let x: [Expression<Fr>; 3] = [0, 1, 2].map(|j| s[j].clone() + c[j].clone());
+                let sboxed_a = [sq_a.clone() * sq_a.clone() * x[0].clone(), x[1].clone(), x[2].clone()];
+                let u = mds.map(|row| mix(&sboxed_a, &row));
+                let xb = [u0.clone() + d[0].clone(), u[1].clone() + d[1].clone(), u[2].clone() + d[2].clone()];
+                let sboxed_b = [sq_b.clone() * sq_b.clone() * xb[0].clone(), xb[1].clone(), xb[2].clone()];
+                out.push(("square a", q.clone() * (sq_a - x[0].clone() * x[0].clone())));
+                out.push(("between rounds", q.clone() * (u0 - u[0].clone())));
+                out.push(("square b", q.clone() * (sq_b - xb[0].clone() * xb[0].clone())));
+                for (i, row) in mds.iter().enumerate() {
+                    out.push(("mds", q.clone() * (next[i].clone() - mix(&sboxed_b, row))));
+                }
             }
             out
         });
 
-        PoseidonConfig { state, aux, rc, rc2, q_init, q_absorb, q_full, q_partial, q_partial2 }
+        PoseidonConfig { lanes: lanes.to_vec(), rc, rc2, q_init, q_absorb, q_full, q_partial, q_partial2 }
     }
 
     /// Wraps a configuration.
@@ -215,7 +243,7 @@ impl PoseidonChip {
     }
 
     /// Hashes `inputs` (cells already assigned elsewhere in `region`, with their values) under `domain`,
-    /// using rows `offset .. offset + rows_for(inputs.len())`.
+    /// using rows `offset .. offset + rows_for(inputs.len())` in the first lane (any other lane hashes zeros).
     ///
     /// Copies the inputs in with equality constraints, fixes the initial state to `[domain, 0, 0]` through the
     /// fixed column `rc[0]`, and returns the output cell (in `state[1]`) with its value and the number of rows
@@ -227,40 +255,64 @@ impl PoseidonChip {
         domain: u64,
         inputs: &[(Cell, Value<Fr>)],
     ) -> Result<(Cell, Value<Fr>, usize), Error> {
+        let (outs, rows) = self.hash_lanes(region, offset, domain, &[inputs])?;
+        let (cell, value) = outs.into_iter().next().ok_or(Error::Synthesis)?;
+        Ok((cell, value, rows))
+    }
+
+    /// Hashes one input list per lane side by side, all under `domain` and in the same rows
+    /// `offset .. offset + rows_for(n)`: lane `i` hashes `lanes[i]`, and every list must hold the same number `n`
+    /// of inputs (the lanes share the padding flags), else [`Error::Synthesis`]. Lanes past `lanes.len()` hash
+    /// `n` zeros that nothing reads. Returns each given lane's output cell and value, and the rows used.
+    pub fn hash_lanes(
+        &self,
+        region: &mut Region<'_, Fr>,
+        offset: usize,
+        domain: u64,
+        lanes: &[&[(Cell, Value<Fr>)]],
+    ) -> Result<(Vec<(Cell, Value<Fr>)>, usize), Error> {
         let cfg = &self.config;
+        let n = lanes.first().map_or(0, |l| l.len());
+        if lanes.is_empty() || lanes.len() > cfg.lanes.len() || lanes.iter().any(|l| l.len() != n) {
+            return Err(Error::Synthesis);
+        }
         let constants = native::constants();
         let zero = Value::known(Fr::ZERO);
-        let mut state = Value::known([Fr::from(domain), Fr::ZERO, Fr::ZERO]);
+        let mut states = vec![Value::known([Fr::from(domain), Fr::ZERO, Fr::ZERO]); cfg.lanes.len()];
         let mut row = offset;
 
         cfg.q_init.enable(region, row)?;
         region.assign_fixed(cfg.rc[0], row, Fr::from(domain));
-        for p in 0..permutations(inputs.len()) {
+        for p in 0..permutations(n) {
             // Absorb row (for p > 0 it also holds the previous permutation's output).
-            self.assign_state(region, row, state);
             cfg.q_absorb.enable(region, row)?;
             if p > 0 {
                 region.assign_fixed(cfg.rc[0], row, Fr::ZERO);
             }
-            region.assign_advice(cfg.aux[0], row, zero);
-            let mut absorbed = [zero; RATE];
-            for (lane, absorbed) in absorbed.iter_mut().enumerate() {
-                let (col, flag) = (cfg.aux[lane + 1], cfg.rc[lane + 1]);
-                match inputs.get(RATE * p + lane) {
-                    Some((cell, value)) => {
-                        let copy = region.assign_advice(col, row, *value);
-                        region.constrain_equal(copy.cell(), *cell);
-                        region.assign_fixed(flag, row, Fr::ZERO);
-                        *absorbed = *value;
-                    }
-                    None => {
-                        region.assign_advice(col, row, zero);
-                        region.assign_fixed(flag, row, Fr::ONE);
+            let padding = [RATE * p, RATE * p + 1].map(|i| i >= n);
+            for (lane, flag) in padding.iter().enumerate() {
+                region.assign_fixed(cfg.rc[lane + 1], row, if *flag { Fr::ONE } else { Fr::ZERO });
+            }
+            for (l, ((state_cols, aux), state)) in cfg.lanes.iter().zip(states.iter_mut()).enumerate() {
+                self.assign_state(region, *state_cols, row, *state);
+                region.assign_advice(aux[0], row, zero);
+                let mut absorbed = [zero; RATE];
+                for (k, absorbed) in absorbed.iter_mut().enumerate() {
+                    let input = lanes.get(l).and_then(|inputs| inputs.get(RATE * p + k));
+                    match input {
+                        Some((cell, value)) => {
+                            let copy = region.assign_advice(aux[k + 1], row, *value);
+                            region.constrain_equal(copy.cell(), *cell);
+                            *absorbed = *value;
+                        }
+                        None => {
+                            region.assign_advice(aux[k + 1], row, zero);
+                        }
                     }
                 }
+                let [a, b] = absorbed;
+                *state = state.zip(a.zip(b)).map(|([s0, s1, s2], (a, b))| [s0, s1 + a, s2 + b]);
             }
-            let [a, b] = absorbed;
-            state = state.zip(a.zip(b)).map(|([s0, s1, s2], (a, b))| [s0, s1 + a, s2 + b]);
             row += 1;
 
             let rounds = &constants.round_constants;
@@ -268,7 +320,6 @@ impl PoseidonChip {
             while r < rounds.len() {
                 let full = !PARTIAL.contains(&r);
                 let double = !full && PARTIAL.contains(&(r + 1));
-                self.assign_state(region, row, state);
                 for (col, c) in cfg.rc.iter().zip(&rounds[r]) {
                     region.assign_fixed(*col, row, *c);
                 }
@@ -276,38 +327,51 @@ impl PoseidonChip {
                     for (col, c) in cfg.rc2.iter().zip(&rounds[r + 1]) {
                         region.assign_fixed(*col, row, *c);
                     }
-                    let a = state.map(|s| round(&s, &rounds[r], &constants.mds, false));
-                    let b = a.map(|(u, _)| round(&u, &rounds[r + 1], &constants.mds, false));
-                    let aux = a.zip(b).map(|((u, sq_a), (_, sq_b))| [sq_a[0], u[0], sq_b[0]]);
-                    for (j, col) in cfg.aux.iter().enumerate() {
+                    cfg.q_partial2.enable(region, row)?;
+                } else if full {
+                    cfg.q_full.enable(region, row)?;
+                } else {
+                    cfg.q_partial.enable(region, row)?;
+                }
+                for ((state_cols, aux_cols), state) in cfg.lanes.iter().zip(states.iter_mut()) {
+                    self.assign_state(region, *state_cols, row, *state);
+                    let (next, aux) = if double {
+                        let a = state.map(|s| round(&s, &rounds[r], &constants.mds, false));
+                        let b = a.map(|(u, _)| round(&u, &rounds[r + 1], &constants.mds, false));
+                        let aux = a.zip(b).map(|((u, sq_a), (_, sq_b))| [sq_a[0], u[0], sq_b[0]]);
+                        (b.map(|(next, _)| next), aux)
+                    } else {
+                        let step = state.map(|s| round(&s, &rounds[r], &constants.mds, full));
+                        (step.map(|(next, _)| next), step.map(|(_, sq)| sq))
+                    };
+                    for (j, col) in aux_cols.iter().enumerate() {
                         region.assign_advice(*col, row, aux.map(|v| v[j]));
                     }
-                    cfg.q_partial2.enable(region, row)?;
-                    state = b.map(|(next, _)| next);
-                    r += 2;
-                } else {
-                    let step = state.map(|s| round(&s, &rounds[r], &constants.mds, full));
-                    for (j, col) in cfg.aux.iter().enumerate() {
-                        region.assign_advice(*col, row, step.map(|(_, sq)| sq[j]));
-                    }
-                    if full {
-                        cfg.q_full.enable(region, row)?
-                    } else {
-                        cfg.q_partial.enable(region, row)?
-                    }
-                    state = step.map(|(next, _)| next);
-                    r += 1;
+                    *state = next;
                 }
+                r += if double { 2 } else { 1 };
                 row += 1;
             }
         }
-        let out = self.assign_state(region, row, state);
-        Ok((out, state.map(|s| s[1]), row + 1 - offset))
+        let mut outs = Vec::with_capacity(lanes.len());
+        for ((state_cols, _), state) in cfg.lanes.iter().zip(&states).take(lanes.len()) {
+            let out = self.assign_state(region, *state_cols, row, *state);
+            outs.push((out, state.map(|s| s[1])));
+        }
+        for ((state_cols, _), state) in cfg.lanes.iter().zip(&states).skip(lanes.len()) {
+            self.assign_state(region, *state_cols, row, *state);
+        }
+        Ok((outs, row + 1 - offset))
     }
 
-    /// Assigns a state row and returns the `state[1]` cell.
-    fn assign_state(&self, region: &mut Region<'_, Fr>, row: usize, state: Value<[Fr; WIDTH]>) -> Cell {
-        let [c0, c1, c2] = self.config.state;
+    /// Assigns a state row in one lane and returns the `state[1]` cell.
+    fn assign_state(
+        &self,
+        region: &mut Region<'_, Fr>,
+        [c0, c1, c2]: [Column<Advice>; WIDTH],
+        row: usize,
+        state: Value<[Fr; WIDTH]>,
+    ) -> Cell {
         region.assign_advice(c0, row, state.map(|s| s[0]));
         let out = region.assign_advice(c1, row, state.map(|s| s[1])).cell();
         region.assign_advice(c2, row, state.map(|s| s[2]));
