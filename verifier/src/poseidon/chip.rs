@@ -22,6 +22,11 @@
 //! offset + 38 p       output of the last permutation; the hash is its state[1]
 //! ```
 //!
+//! **Lanes.** [`PoseidonChip::configure_lanes`] gives every gate a copy of its constraints per lane (each lane
+//! its own `state` and `aux` columns), under the same selectors and over the same fixed columns, so a row runs
+//! one round of up to that many permutations side by side: [`PoseidonChip::hash_lanes`] hashes equally many
+//! inputs per lane under one domain in the rows one hash takes.
+//!
 //! An absorb row constrains the next row's state to `[s0, s1 + aux1, s2 + aux2]`. Input cells are
 //! copy-constrained into `aux[1]`/`aux[2]`; a padding lane has `rc[lane] = 1` on the absorb row, and the gate
 //! then forces `aux[lane] = 0`. Every state transition is thus fixed by the verifying key and the inputs.
