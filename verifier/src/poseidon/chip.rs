@@ -50,6 +50,9 @@ const PARTIAL: std::ops::Range<usize> = FULL_ROUNDS / 2..FULL_ROUNDS / 2 + PARTI
 /// The advice columns of one lane: the state entering a row and the row's witnesses.
 pub type Lane = ([Column<Advice>; WIDTH], [Column<Advice>; WIDTH]);
 
+/// An assigned cell with its value: a hash input, or a lane's output.
+pub type Assigned = (Cell, Value<Fr>);
+
 /// Columns and selectors of the Poseidon gates.
 #[derive(Clone, Debug)]
 pub struct PoseidonConfig {
@@ -274,8 +277,8 @@ impl PoseidonChip {
         region: &mut Region<'_, Fr>,
         offset: usize,
         domain: u64,
-        lanes: &[&[(Cell, Value<Fr>)]],
-    ) -> Result<(Vec<(Cell, Value<Fr>)>, usize), Error> {
+        lanes: &[&[Assigned]],
+    ) -> Result<(Vec<Assigned>, usize), Error> {
         let cfg = &self.config;
         let n = lanes.first().map_or(0, |l| l.len());
         if lanes.is_empty() || lanes.len() > cfg.lanes.len() || lanes.iter().any(|l| l.len() != n) {
