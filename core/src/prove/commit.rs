@@ -62,9 +62,14 @@ pub(crate) fn pack(values: &[i64], bits: u32) -> Vec<Fr> {
 pub fn commit(values: &[i64], bits: u32, blind: Fr) -> Fr {
     let mut elements = vec![blind];
     elements.extend(pack(values, bits));
-    let d = domain(values.len(), bits);
-    let (a, b) = halves(&elements, Fr::zero());
-    native::hash(d + 1, &[native::hash(d, &a), native::hash(d, &b)])
+    hashed(domain(values.len(), bits), &elements).1
+}
+
+/// The two half hashes of the elements `[blind, p_0, …]` under domain `d`, and the commitment over them.
+fn hashed(d: u64, elements: &[Fr]) -> ([Fr; 2], Fr) {
+    let (a, b) = halves(elements, Fr::zero());
+    let half_hashes = [native::hash(d, &a), native::hash(d, &b)];
+    (half_hashes, native::hash(d + 1, &half_hashes))
 }
 
 /// Rows [`commit_rows`] takes for a tensor of `len` values of `bits` bits in rows of `width`.
@@ -72,13 +77,8 @@ pub(crate) fn rows(len: usize, bits: u32, width: Width) -> usize {
     let per = per_element(bits);
     let chunks = len.div_ceil(per);
     let half = PoseidonChip::rows_for((chunks + 1).div_ceil(2));
-    let hashes = if poseidon_lanes(width) > 1 { half } else { 2 * half };
+    let hashes = if width.poseidon_lanes() > 1 { half } else { 2 * half };
     chunks.div_ceil(width.y_slots().len()) * per + 1 + hashes + PoseidonChip::rows_for(2)
-}
-
-/// Poseidon lanes a row of `width` holds.
-fn poseidon_lanes(width: Width) -> usize {
-    width.g_columns() / POSEIDON_LANE_COLUMNS
 }
 
 /// A boundary tensor to commit to.
@@ -145,11 +145,11 @@ pub(crate) fn commit_rows(t: &mut Trace, b: &Boundary, source: Option<&Cells>) -
     let mut elements = vec![g(0, row)];
     elements.extend(packed);
     let d = domain(b.values.len(), b.bits);
+    let (half_hashes, commitment) = hashed(d, &elements.iter().map(|&c| t.get(c)).collect::<Vec<_>>());
     let (a, second) = halves(&elements, zero);
-    let half_hashes = [&a, &second].map(|half| native::hash(d, &half.iter().map(|&c| t.get(c)).collect::<Vec<_>>()));
     let rows = PoseidonChip::rows_for(a.len());
     // Each half's output is the `state[1]` cell of its lane in its hash's last row.
-    let outputs = if poseidon_lanes(width) > 1 {
+    let outputs = if width.poseidon_lanes() > 1 {
         let row = t.alloc(rows);
         t.hashes.push(HashJob { row, domain: d, lanes: vec![a, second], instance_row: None });
         [g(1, row + rows - 1), g(POSEIDON_LANE_COLUMNS + 1, row + rows - 1)]
@@ -165,7 +165,7 @@ pub(crate) fn commit_rows(t: &mut Trace, b: &Boundary, source: Option<&Cells>) -
     }
     let row = t.alloc(PoseidonChip::rows_for(2));
     let instance_row = t.instance.len();
-    t.instance.push(native::hash(d + 1, &half_hashes));
+    t.instance.push(commitment);
     t.hashes.push(HashJob { row, domain: d + 1, lanes: vec![outputs.to_vec()], instance_row: Some(instance_row) });
     canonical
 }

@@ -136,6 +136,11 @@ impl Width {
         }
     }
 
+    /// Poseidon lanes a row holds: one per [`POSEIDON_LANE_COLUMNS`] `g` columns (one narrow, two wide).
+    pub fn poseidon_lanes(self) -> usize {
+        self.g_columns() / POSEIDON_LANE_COLUMNS
+    }
+
     /// The most requantizations one row holds: four in a `div4` row (wide only), else two in a `div2` row.
     pub fn division_lanes(self) -> usize {
         match self {
