@@ -35,7 +35,7 @@ pub const MAGIC: &[u8; 8] = b"VEILCMP\0";
 /// separable max pooling (the verifying artifacts of models without max pooling are unchanged). 9: wide rows
 /// take four maxima and pack four elements a row and hash with two Poseidon lanes; commitments hash their
 /// elements in two halves.
-pub const VERSION: u16 = 9;
+pub const VERSION: u16 = 10;
 
 /// A compiled model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -149,6 +149,7 @@ impl Compiled {
                 k,
                 weights: s.weights as u32,
                 width: s.width,
+                gates: circuit.params().gates(),
                 vk_digest: Digest::of(&vk),
                 params_digest: Digest::of(&p.to_bytes()),
                 vk,

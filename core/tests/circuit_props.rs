@@ -43,12 +43,14 @@ fn graph(inputs: &[(Vec<usize>, i32)], op: QOp, out_shape: Vec<usize>, out_frac:
 /// output commitment.
 fn check(graph: &QuantizedGraph, inputs: Vec<Tensor<i64>>) -> Result<(), TestCaseError> {
     for width in Width::ALL {
-        check_at(graph, &inputs, width)?;
+        for lanes in 1..=width.max_poseidon_lanes() {
+            check_at(graph, &inputs, width, lanes)?;
+        }
     }
     Ok(())
 }
 
-fn check_at(graph: &QuantizedGraph, inputs: &[Tensor<i64>], width: Width) -> Result<(), TestCaseError> {
+fn check_at(graph: &QuantizedGraph, inputs: &[Tensor<i64>], width: Width, lanes: usize) -> Result<(), TestCaseError> {
     let values = graph.run_all(inputs).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let spec = SliceSpec {
         nodes: 0..graph.nodes.len(),
@@ -57,6 +59,7 @@ fn check_at(graph: &QuantizedGraph, inputs: &[Tensor<i64>], width: Width) -> Res
         weights: 12,
         range_bits: RANGE_BITS[0],
         width,
+        poseidon_lanes: lanes,
     };
     let blinds: HashMap<ValueId, Fr> =
         graph.inputs.iter().chain(&graph.outputs).enumerate().map(|(i, &id)| (id, Fr::from(11 + i as u64))).collect();

@@ -22,7 +22,7 @@ pub const MAGIC: &[u8; 8] = b"VEILVKA\0";
 /// Version 4 first evaluated weights in a track of their own (twelve fixed weight columns beside the other
 /// relations). Version 3 checked lookups with logUp gates and
 /// version 2 with halo2 lookups; their verifying keys describe other circuits and are refused by version.
-pub const VERSION: u16 = 9;
+pub const VERSION: u16 = 10;
 /// Largest artifact accepted (verifying keys of a few dozen slices fit easily).
 pub const MAX_ARTIFACT_BYTES: usize = 64 << 20;
 /// The largest slice size exponent a verifier accepts.
@@ -40,6 +40,8 @@ pub struct SliceKey {
     pub weights: u32,
     /// Row width of the slice's constraint system (see [`Width`](crate::circuit::Width)).
     pub width: crate::circuit::Width,
+    /// The optional gates of the slice's constraint system (see [`GateSet`](crate::circuit::GateSet)).
+    pub gates: crate::circuit::GateSet,
     /// The halo2 verifying key (raw bytes).
     pub vk: Vec<u8>,
     /// SHA-256 of `vk`.
@@ -98,12 +100,12 @@ pub enum ArtifactError {
 }
 
 impl VerifyingArtifact {
-    /// The constraint-system parameters of slice `i` (its weight columns and row width; claim gates for the
-    /// last slice), or `None` when there is no slice `i` or its weight columns are out of range.
+    /// The constraint-system parameters of slice `i` (its weight columns, row width and optional gates; claim
+    /// gates for the last slice), or `None` when there is no slice `i` or its weight columns are out of range.
     pub fn slice_params(&self, i: usize) -> Option<crate::circuit::SliceParams> {
         let s = self.slices.get(i)?;
         let params = crate::circuit::SliceParams::new(usize::try_from(s.weights).ok()?)?;
-        Some(params.with_width(s.width).with_last(i + 1 == self.slices.len()))
+        Some(params.with_width(s.width).with_gates(s.gates).with_last(i + 1 == self.slices.len()))
     }
 
     /// Serializes the artifact.

@@ -72,12 +72,13 @@ fn hashed(d: u64, elements: &[Fr]) -> ([Fr; 2], Fr) {
     (half_hashes, native::hash(d + 1, &half_hashes))
 }
 
-/// Rows [`commit_rows`] takes for a tensor of `len` values of `bits` bits in rows of `width`.
+/// Rows [`commit_rows`] takes for a tensor of `len` values of `bits` bits in rows of `width`, with as many
+/// Poseidon lanes as the width holds (the planner's estimate; [`super::fit_slice`] may keep one lane).
 pub(crate) fn rows(len: usize, bits: u32, width: Width) -> usize {
     let per = per_element(bits);
     let chunks = len.div_ceil(per);
     let half = PoseidonChip::rows_for((chunks + 1).div_ceil(2));
-    let hashes = if width.poseidon_lanes() > 1 { half } else { 2 * half };
+    let hashes = if width.max_poseidon_lanes() > 1 { half } else { 2 * half };
     chunks.div_ceil(width.y_slots().len()) * per + 1 + hashes + PoseidonChip::rows_for(2)
 }
 
@@ -149,7 +150,7 @@ pub(crate) fn commit_rows(t: &mut Trace, b: &Boundary, source: Option<&Cells>) -
     let (a, second) = halves(&elements, zero);
     let rows = PoseidonChip::rows_for(a.len());
     // Each half's output is the `state[1]` cell of its lane in its hash's last row.
-    let outputs = if width.poseidon_lanes() > 1 {
+    let outputs = if t.params.poseidon_lanes() > 1 {
         let row = t.alloc(rows);
         t.hashes.push(HashJob { row, domain: d, lanes: vec![a, second], instance_row: None });
         [g(1, row + rows - 1), g(POSEIDON_LANE_COLUMNS + 1, row + rows - 1)]

@@ -45,6 +45,7 @@ pub(super) fn conv_relu_slice_at(
         weights,
         range_bits: 15,
         width,
+        poseidon_lanes: width.max_poseidon_lanes(),
     };
     let blinds: HashMap<_, _> = [(q.inputs[0], Fr::from(5)), (q.nodes[1].output, Fr::from(6))].into();
     let inputs = super::SliceInputs {

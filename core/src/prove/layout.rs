@@ -14,7 +14,7 @@ use crate::quant::{QNode, QOp, QuantizedGraph};
 use crate::tensor::Tensor;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::{HashMap, HashSet};
-use veil_verifier::circuit::{SliceParams, Width, MAX_WEIGHTS};
+use veil_verifier::circuit::{GateSet, SliceParams, Width, MAX_WEIGHTS};
 
 /// What a slice's trace is built from: the witness is absent when building keys.
 pub(crate) struct SliceWitness<'a> {
@@ -39,6 +39,16 @@ pub(crate) fn build(
         .ok_or_else(|| ProveError::Unsupported(format!("{} weight columns (1 to {MAX_WEIGHTS})", slice.weights)))?
         .with_width(slice.width)
         .with_last(claim.is_some());
+    if !(1..=slice.width.max_poseidon_lanes()).contains(&slice.poseidon_lanes) {
+        return Err(ProveError::Unsupported(format!(
+            "{} Poseidon lanes in {:?} rows",
+            slice.poseidon_lanes, slice.width
+        )));
+    }
+    // Every optional gate until the trace is finished, then only the families it uses; the second Poseidon
+    // lane is a layout choice and stays as the spec says.
+    let params =
+        if slice.poseidon_lanes > 1 { params } else { params.with_gates(GateSet::ALL.without(GateSet::SECOND_LANE)) };
     let mut t = Trace::new(params);
     if !super::RANGE_BITS.contains(&slice.range_bits) {
         return Err(ProveError::Unsupported(format!("range limbs of {} bits", slice.range_bits)));

@@ -213,6 +213,10 @@ pub struct SliceSpec {
     /// Row width of the slice's constraint system; [`fit_slice`] picks the one with the lower estimated
     /// proving cost ([`estimated_cost`]).
     pub width: Width,
+    /// Poseidon lanes a row hashes in, `1..=`[`Width::max_poseidon_lanes`]: two hash a boundary commitment's
+    /// halves side by side in half the rows, but their gates cost every proof; [`fit_slice`] keeps the second
+    /// only where one lane would cost more.
+    pub poseidon_lanes: usize,
 }
 
 /// The range-check limb widths a slice may use ([`SliceSpec::range_bits`]).
@@ -227,6 +231,7 @@ impl From<&Slice> for SliceSpec {
             weights: MAX_WEIGHTS,
             range_bits: RANGE_BITS[0],
             width: Width::Wide,
+            poseidon_lanes: Width::Wide.max_poseidon_lanes(),
         }
     }
 }

@@ -9,7 +9,7 @@ use halo2_proofs::dev::VerifyFailure;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::HashMap;
 use veil_verifier::circuit::tables::fr_i128;
-use veil_verifier::circuit::{DIV_LANES, G};
+use veil_verifier::circuit::{Width, DIV_LANES, G};
 
 /// The honest circuit of the `avgpool` operator case (a 2×2 average pool over a 2×6×6 input), the whole
 /// graph as one slice.
@@ -22,7 +22,8 @@ fn avgpool_slice() -> SliceCircuit {
         outputs: vec![output],
         weights: 1,
         range_bits: 12,
-        width: Default::default(),
+        width: Width::Wide,
+        poseidon_lanes: Width::Wide.max_poseidon_lanes(),
     };
     let blinds: HashMap<_, _> = [(q.inputs[0], Fr::from(5)), (output, Fr::from(6))].into();
     let inputs = super::SliceInputs {

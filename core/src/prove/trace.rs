@@ -8,7 +8,7 @@ use halo2_proofs::arithmetic::Field;
 use halo2_proofs::halo2curves::bn256::Fr;
 use std::collections::BTreeSet;
 use veil_verifier::circuit::tables::{fr_i64, Family};
-use veil_verifier::circuit::{lk_index, SliceParams, F, H, HW, SLOT_TAG, TAGS};
+use veil_verifier::circuit::{lk_index, GateSet, SliceParams, F, H, HW, SLOT_TAG, TAGS};
 
 /// A column of the slice circuit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,6 +55,21 @@ pub(crate) enum Sel {
     VerdictAge,
     VerdictKind,
     Constant,
+}
+
+impl Sel {
+    /// The optional gate family the selector belongs to, if it is optional.
+    fn family(self) -> Option<GateSet> {
+        match self {
+            Sel::Div => Some(GateSet::DIV),
+            Sel::Div2 => Some(GateSet::DIV2),
+            Sel::Div4 => Some(GateSet::DIV4),
+            Sel::Bound => Some(GateSet::BOUND),
+            Sel::Sum | Sel::SumStart => Some(GateSet::SUM),
+            Sel::Max => Some(GateSet::MAX),
+            _ => None,
+        }
+    }
 }
 
 /// A step of the phase-2 program, run in order once `z` and `α` are known.
@@ -169,7 +184,8 @@ impl Trace {
         start
     }
 
-    /// Ends the layout: the trace's rows become the longer of the two tracks, and a slot its row leaves idle
+    /// Ends the layout: the constraint system keeps only the optional gates the trace enables (and the Poseidon
+    /// lanes it was laid out with), the trace's rows become the longer of the two tracks, and a slot its row leaves idle
     /// while another slot under its tag column looks up a family gets that family's entry at `x = 0`:
     /// `(0, 0)` for every family but `Exp`, so gates that read idle slots see the zeros they always did. No
     /// gate's soundness rests on an idle slot: `docs/soundness.md` §2.1.
@@ -181,6 +197,9 @@ impl Trace {
         if let Some(row) = self.tagged.iter().position(|&bits| u32::from(bits) >> slots != 0) {
             return Err(ProveError::Unsupported(format!("row {row}: a lookup slot past the row's {slots}")));
         }
+        let used = GateSet::of(self.selectors.iter().filter_map(|&(sel, _)| sel.family()));
+        let second_lane = self.params.gates().intersection(GateSet::SECOND_LANE);
+        self.params = self.params.with_gates(used.union(second_lane));
         self.main_rows = self.rows;
         if self.weight_rows > self.rows {
             self.alloc(self.weight_rows - self.rows);

@@ -1,43 +1,45 @@
 //! The custom gates. Each is named so `MockProver` failures point at the relation that broke.
 
-use super::{ClaimSelectors, Selectors, SliceConfig, SliceParams, Width, DIV_LANES, HW, SLOT_X, SLOT_Y};
+use super::{ClaimSelectors, GateSet, Selectors, SliceConfig, SliceParams, Width, DIV_LANES, HW, SLOT_X, SLOT_Y};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, VirtualCells};
 use halo2_proofs::poly::Rotation;
 
 /// Allocates the selectors. halo2 compresses simple selectors greedily in allocation order, so the weight
 /// track's two (on every row of the track, never on the same row) come first: they then share one column.
-/// Other orders cost gender-v1 or age-v1 a thirteenth selector column. `div4` exists in wide rows only, the
-/// claim selectors in a last slice only.
+/// Other orders cost gender-v1 or age-v1 a thirteenth selector column. The optional families' selectors exist
+/// with their family ([`GateSet`]; `div4` in wide rows only), the claim selectors in a last slice only.
 pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> Selectors {
-    let mut s = || meta.selector();
+    let gates = params.gates();
+    let wide = params.width() == Width::Wide;
+    let optional = |meta: &mut ConstraintSystem<Fr>, on: bool| on.then(|| meta.selector());
     Selectors {
-        horner_w: s(),
-        horner_w_start: s(),
-        horner_z: s(),
-        horner_z_start: s(),
-        horner_a: s(),
-        horner_a_start: s(),
-        power: s(),
-        power_start: s(),
-        dot: s(),
-        dot_start: s(),
-        div: s(),
-        div2: s(),
-        div4: (params.width() == Width::Wide).then(&mut s),
-        bound: s(),
-        sum: s(),
-        sum_start: s(),
-        max: s(),
-        pack: s(),
-        pack_start: s(),
+        horner_w: meta.selector(),
+        horner_w_start: meta.selector(),
+        horner_z: meta.selector(),
+        horner_z_start: meta.selector(),
+        horner_a: meta.selector(),
+        horner_a_start: meta.selector(),
+        power: meta.selector(),
+        power_start: meta.selector(),
+        dot: meta.selector(),
+        dot_start: meta.selector(),
+        div: optional(meta, gates.contains(GateSet::DIV)),
+        div2: optional(meta, gates.contains(GateSet::DIV2)),
+        div4: optional(meta, wide && gates.contains(GateSet::DIV4)),
+        bound: optional(meta, gates.contains(GateSet::BOUND)),
+        sum: optional(meta, gates.contains(GateSet::SUM)),
+        sum_start: optional(meta, gates.contains(GateSet::SUM)),
+        max: optional(meta, gates.contains(GateSet::MAX)),
+        pack: meta.selector(),
+        pack_start: meta.selector(),
         claim: params.last().then(|| ClaimSelectors {
-            claim: s(),
-            claim_start: s(),
-            verdict_age: s(),
-            verdict_kind: s(),
+            claim: meta.selector(),
+            claim_start: meta.selector(),
+            verdict_age: meta.selector(),
+            verdict_kind: meta.selector(),
         }),
-        constant: s(),
+        constant: meta.selector(),
     }
 }
 
@@ -160,16 +162,18 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
             .to_vec()
     });
     let remainder = |m: &mut VirtualCells<'_, Fr>, rot: Rotation| remainder(m, lk, f, rot);
-    meta.create_gate("div", |m| {
-        let q = m.query_selector(s.div);
-        let cur = Rotation::cur();
-        let shared = (2..g.len()).fold(m.query_advice(g[1], cur), |acc, i| acc + m.query_advice(g[i], cur));
-        let num = m.query_advice(g[0], cur) * m.query_fixed(f[0], cur)
-            + shared * m.query_fixed(f[1], cur)
-            + m.query_fixed(f[2], cur);
-        let quotient = m.query_advice(lk[0], cur) * m.query_fixed(f[3], cur);
-        vec![q * (num - quotient - remainder(m, cur))]
-    });
+    if let Some(sel) = s.div {
+        meta.create_gate("div", |m| {
+            let q = m.query_selector(sel);
+            let cur = Rotation::cur();
+            let shared = (2..g.len()).fold(m.query_advice(g[1], cur), |acc, i| acc + m.query_advice(g[i], cur));
+            let num = m.query_advice(g[0], cur) * m.query_fixed(f[0], cur)
+                + shared * m.query_fixed(f[1], cur)
+                + m.query_fixed(f[2], cur);
+            let quotient = m.query_advice(lk[0], cur) * m.query_fixed(f[3], cur);
+            vec![q * (num - quotient - remainder(m, cur))]
+        });
+    }
     // One division lane of a shared row: `g[first]·f0 + (Σ g[shared])·f1 + f2 = x_q·f3 + x_r`.
     let lane =
         |m: &mut VirtualCells<'_, Fr>, first: usize, shared: std::ops::Range<usize>, (qs, rs): (usize, usize)| {
@@ -185,10 +189,14 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
     // Lane 0 reads the first half of `g` (g0..g5 wide, g0..g2 narrow), lane 1 the second; quotients in slots
     // 0 and 3, remainders in slots 1 and 2.
     let half = g.len() / 2;
-    meta.create_gate("div2", |m| {
-        let q = m.query_selector(s.div2);
-        (0..2).map(|l| q.clone() * lane(m, l * half, l * half + 1..(l + 1) * half, DIV_LANES[l])).collect::<Vec<_>>()
-    });
+    if let Some(sel) = s.div2 {
+        meta.create_gate("div2", |m| {
+            let q = m.query_selector(sel);
+            (0..2)
+                .map(|l| q.clone() * lane(m, l * half, l * half + 1..(l + 1) * half, DIV_LANES[l]))
+                .collect::<Vec<_>>()
+        });
+    }
     // Lane l reads g[3l] and g[3l+1]; its slots exist in wide rows only.
     if let Some(div4) = s.div4 {
         meta.create_gate("div4", |m| {
@@ -198,47 +206,56 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
                 .collect::<Vec<_>>()
         });
     }
-    meta.create_gate("bound", |m| {
-        let q = m.query_selector(s.bound);
-        let gap = m.query_fixed(f[2], Rotation::next());
-        vec![q * (remainder(m, Rotation::next()) - remainder(m, Rotation::cur()) - gap)]
-    });
-    meta.create_gate("sum", |m| {
-        let q = m.query_selector(s.sum);
-        (0..g.len() / 2)
-            .map(|l| {
-                let next = m.query_advice(g[2 * l + 1], Rotation::next());
-                let cur = m.query_advice(g[2 * l + 1], Rotation::cur());
-                q.clone() * (next - cur - m.query_advice(g[2 * l], Rotation::next()))
-            })
-            .collect::<Vec<_>>()
-    });
-    meta.create_gate("sum_start", |m| {
-        let q = m.query_selector(s.sum_start);
-        (0..g.len() / 2)
-            .map(|l| {
-                q.clone() * (m.query_advice(g[2 * l + 1], Rotation::cur()) - m.query_advice(g[2 * l], Rotation::cur()))
-            })
-            .collect::<Vec<_>>()
-    });
-    meta.create_gate("max", |m| {
-        let q = m.query_selector(s.max);
-        let cur = Rotation::cur();
-        lanes
-            .iter()
-            .copied()
-            .enumerate()
-            .flat_map(|(l, j)| {
-                let (a, b, out) = (
-                    m.query_advice(g[3 * l], cur),
-                    m.query_advice(g[3 * l + 1], cur),
-                    m.query_advice(g[3 * l + 2], cur),
-                );
-                let (d, e) = (m.query_advice(lk[SLOT_X[j]], cur), m.query_advice(slot_y(lk, j), cur));
-                [q.clone() * (d - (a - b.clone())), q.clone() * (out - b - e)]
-            })
-            .collect::<Vec<_>>()
-    });
+    if let Some(sel) = s.bound {
+        meta.create_gate("bound", |m| {
+            let q = m.query_selector(sel);
+            let gap = m.query_fixed(f[2], Rotation::next());
+            vec![q * (remainder(m, Rotation::next()) - remainder(m, Rotation::cur()) - gap)]
+        });
+    }
+    if let Some(sel) = s.sum {
+        meta.create_gate("sum", |m| {
+            let q = m.query_selector(sel);
+            (0..g.len() / 2)
+                .map(|l| {
+                    let next = m.query_advice(g[2 * l + 1], Rotation::next());
+                    let cur = m.query_advice(g[2 * l + 1], Rotation::cur());
+                    q.clone() * (next - cur - m.query_advice(g[2 * l], Rotation::next()))
+                })
+                .collect::<Vec<_>>()
+        });
+    }
+    if let Some(sel) = s.sum_start {
+        meta.create_gate("sum_start", |m| {
+            let q = m.query_selector(sel);
+            (0..g.len() / 2)
+                .map(|l| {
+                    q.clone()
+                        * (m.query_advice(g[2 * l + 1], Rotation::cur()) - m.query_advice(g[2 * l], Rotation::cur()))
+                })
+                .collect::<Vec<_>>()
+        });
+    }
+    if let Some(sel) = s.max {
+        meta.create_gate("max", |m| {
+            let q = m.query_selector(sel);
+            let cur = Rotation::cur();
+            lanes
+                .iter()
+                .copied()
+                .enumerate()
+                .flat_map(|(l, j)| {
+                    let (a, b, out) = (
+                        m.query_advice(g[3 * l], cur),
+                        m.query_advice(g[3 * l + 1], cur),
+                        m.query_advice(g[3 * l + 2], cur),
+                    );
+                    let (d, e) = (m.query_advice(lk[SLOT_X[j]], cur), m.query_advice(slot_y(lk, j), cur));
+                    [q.clone() * (d - (a - b.clone())), q.clone() * (out - b - e)]
+                })
+                .collect::<Vec<_>>()
+        });
+    }
     // Packing reads each lane's `y`: a `Clamp` lookup makes it a `bits`-bit signed value whatever its `x`.
     meta.create_gate("pack", |m| {
         let q = m.query_selector(s.pack);

@@ -14,11 +14,13 @@
 //! by the logUp argument of [`logup`] (one phase-1 multiplicity column, four phase-2 columns). Gates have
 //! degree at most 5.
 
+mod gate_set;
 mod gates;
 pub mod logup;
 mod shape;
 pub mod tables;
 
+pub use gate_set::GateSet;
 pub use shape::SliceShape;
 
 use crate::poseidon::chip::Lane;
@@ -136,8 +138,9 @@ impl Width {
         }
     }
 
-    /// Poseidon lanes a row holds: one per [`POSEIDON_LANE_COLUMNS`] `g` columns (one narrow, two wide).
-    pub fn poseidon_lanes(self) -> usize {
+    /// The most Poseidon lanes a row holds: one per [`POSEIDON_LANE_COLUMNS`] `g` columns (one narrow, two
+    /// wide). A wide slice has the second only with [`GateSet::SECOND_LANE`] ([`SliceParams::poseidon_lanes`]).
+    pub fn max_poseidon_lanes(self) -> usize {
         self.g_columns() / POSEIDON_LANE_COLUMNS
     }
 
@@ -150,22 +153,28 @@ impl Width {
     }
 }
 
-/// What differs between slices' constraint systems: the number of weight columns, the row [`Width`] and
-/// whether the slice is the last (only the last has claim rows, and so claim gates). Fewer columns are fewer
-/// polynomials in every proof; a slice whose weights are few next to its other rows needs only one or two
-/// weight columns, and a slice bound by its weights needs no wide rows.
+/// What differs between slices' constraint systems: the number of weight columns, the row [`Width`], whether
+/// the slice is the last (only the last has claim rows, and so claim gates) and which optional gates it has
+/// ([`GateSet`]). Fewer columns are fewer polynomials in every proof; a slice whose weights are few next to its
+/// other rows needs only one or two weight columns, and a slice bound by its weights needs no wide rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SliceParams {
     weights: usize,
     width: Width,
     last: bool,
+    gates: GateSet,
 }
 
 impl SliceParams {
     /// Wide rows with `weights` weight columns, for a last slice; `None` unless `1 ≤ weights ≤`
     /// [`MAX_WEIGHTS`].
     pub fn new(weights: usize) -> Option<Self> {
-        (1..=MAX_WEIGHTS).contains(&weights).then_some(SliceParams { weights, width: Width::Wide, last: true })
+        (1..=MAX_WEIGHTS).contains(&weights).then_some(SliceParams {
+            weights,
+            width: Width::Wide,
+            last: true,
+            gates: GateSet::ALL,
+        })
     }
 
     /// The same, for the last slice of a model (with claim gates) or another one (without).
@@ -188,6 +197,25 @@ impl SliceParams {
         SliceParams { width, ..self }
     }
 
+    /// The same with only the optional gates of `gates`.
+    pub fn with_gates(self, gates: GateSet) -> Self {
+        SliceParams { gates, ..self }
+    }
+
+    /// The optional gates the constraint system has.
+    pub fn gates(&self) -> GateSet {
+        self.gates
+    }
+
+    /// Poseidon lanes a row holds: two in wide rows with [`GateSet::SECOND_LANE`], else one.
+    pub fn poseidon_lanes(&self) -> usize {
+        if self.gates.contains(GateSet::SECOND_LANE) {
+            self.width.max_poseidon_lanes()
+        } else {
+            1
+        }
+    }
+
     /// The number of weight columns: the weights a `horner_w` row evaluates.
     pub fn weights(&self) -> usize {
         self.weights
@@ -199,15 +227,16 @@ impl SliceParams {
     }
 }
 
-/// [`MAX_WEIGHTS`] weight columns, wide rows, a last slice.
+/// [`MAX_WEIGHTS`] weight columns, wide rows, a last slice, every optional gate.
 impl Default for SliceParams {
     fn default() -> Self {
-        SliceParams { weights: MAX_WEIGHTS, width: Width::Wide, last: true }
+        SliceParams { weights: MAX_WEIGHTS, width: Width::Wide, last: true, gates: GateSet::ALL }
     }
 }
 
 /// The selectors of the custom gates (see `gates.rs` for each relation). A selector exists only with its gate:
-/// halo2 gives a selector that no gate reads a fixed column of its own.
+/// halo2 gives a selector that no gate reads a fixed column of its own. The optional ones exist when the
+/// slice's [`GateSet`] has their family.
 #[derive(Clone, Copy, Debug)]
 pub struct Selectors {
     /// `h[i]' = h[i]·z² + g[2i]'·z + g[2i+1]'` in six lanes (Horner over phase-1 values, two a row).
@@ -233,24 +262,24 @@ pub struct Selectors {
     pub dot_start: Selector,
     /// `g0·f0 + (g1 + … + g11)·f1 + f2 = x0·f3 + r`, `r = x1 + f5·x2 + f4·x3` (a rounded division; the limbs
     /// `x1..x3` are range-checked).
-    pub div: Selector,
+    pub div: Option<Selector>,
     /// Two rounded divisions with the same coefficients in one row, each with a one-limb remainder and up to
     /// six numerator cells: `g0·f0 + (g1 + … + g5)·f1 + f2 = x0·f3 + x1` and
     /// `g6·f0 + (g7 + … + g11)·f1 + f2 = x3·f3 + x2` (`x_j` = slot `j`'s `x`).
-    pub div2: Selector,
+    pub div2: Option<Selector>,
     /// Four rounded divisions with the same coefficients in one row, each with a one-limb remainder and up to
     /// two numerator cells: `g[3l]·f0 + g[3l+1]·f1 + f2 = x_q·f3 + x_r` for lane `l` with `(q, r)` =
     /// [`DIV_LANES`]`[l]`.
     pub div4: Option<Selector>,
     /// `r(next) = r + f2(next)`: the remainder's upper bound for a divisor that is not a power of two.
-    pub bound: Selector,
+    pub bound: Option<Selector>,
     /// `g[2l+1]' = g[2l+1] + g[2l]'` in three lanes (running sums).
-    pub sum: Selector,
+    pub sum: Option<Selector>,
     /// `g[2l+1] = g[2l]`.
-    pub sum_start: Selector,
+    pub sum_start: Option<Selector>,
     /// `x0 = g0 − g1`, `g2 = g1 + y0` and `x3 = g3 − g4`, `g5 = g4 + y3` (maxima through ReLU lookups in slots 0, 3),
     /// and in wide rows the same in `g6..g12` with slots 4 and 7: one lane per [`Width::y_slots`].
-    pub max: Selector,
+    pub max: Option<Selector>,
     /// `g[l]' = g[l]·f4' + y_l' + f5'` with `y_l` from slot [`Width::y_slots`]`[l]`: two lanes (slots 0, 3), four in
     /// wide rows (and 4, 7) (packing values into field elements).
     pub pack: Selector,
@@ -302,8 +331,8 @@ pub struct SliceConfig {
     pub s: Selectors,
     /// The row width.
     pub width: Width,
-    /// The Poseidon chip: one lane per [`POSEIDON_LANE_COLUMNS`] `g` columns (state, then witnesses), round
-    /// constants in `f`.
+    /// The Poseidon chip: [`SliceParams::poseidon_lanes`] lanes of [`POSEIDON_LANE_COLUMNS`] `g` columns each
+    /// (state, then witnesses), round constants in `f`.
     pub poseidon: PoseidonConfig,
 }
 
@@ -332,8 +361,11 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> SliceC
     let challenges = (meta.challenge_usable_after(FirstPhase), meta.challenge_usable_after(FirstPhase));
     let logup = logup::configure(meta, tag, &lk, mult, &phase2, challenges);
     let s = gates::selectors(meta, params);
-    let lanes: Vec<Lane> =
-        g.chunks_exact(POSEIDON_LANE_COLUMNS).map(|c| ([c[0], c[1], c[2]], [c[3], c[4], c[5]])).collect();
+    let lanes: Vec<Lane> = g
+        .chunks_exact(POSEIDON_LANE_COLUMNS)
+        .take(params.poseidon_lanes())
+        .map(|c| ([c[0], c[1], c[2]], [c[3], c[4], c[5]]))
+        .collect();
     let poseidon = PoseidonChip::configure_lanes(meta, &lanes, [f[0], f[1], f[2]], [f[3], f[4], f[5]]);
     let config = SliceConfig { lk, tag, g, h, f, wt, instance, logup, z, alpha, s, width, poseidon };
     gates::create(meta, &config);
