@@ -183,6 +183,9 @@ fn replay(
                 }
                 for &(sel, row) in &t.selectors {
                     selector(c, sel).ok_or(Error::Synthesis)?.enable(&mut region, row)?;
+                    if sel.continues_chain() {
+                        region.assign_fixed(c.carry, row, Fr::one());
+                    }
                 }
             }
             // A value in a column the slice's width lacks is a layout bug: fail rather than drop it.
@@ -290,31 +293,32 @@ fn assign_lookup_region(
     c.logup.last.enable(region, rows - 1)
 }
 
-/// The selector of `sel`, if the slice's constraint system has its gate.
+/// The selector of `sel`, if the slice's constraint system has its gate. A main-track chain's start and step
+/// share their chain's selector; [`SliceConfig::carry`] tells them apart.
 fn selector(c: &SliceConfig, sel: Sel) -> Option<Selector> {
     let s = &c.s;
     Some(match sel {
         Sel::HornerZ => s.horner_z,
-        Sel::HornerZStart => s.horner_z_start,
+        Sel::HornerZStart => s.horner_z,
         Sel::HornerW => s.horner_w,
         Sel::HornerWStart => s.horner_w_start,
         Sel::HornerA => s.horner_a,
-        Sel::HornerAStart => s.horner_a_start,
+        Sel::HornerAStart => s.horner_a,
         Sel::Power => s.power,
-        Sel::PowerStart => s.power_start,
+        Sel::PowerStart => s.power,
         Sel::Dot => s.dot,
-        Sel::DotStart => s.dot_start,
+        Sel::DotStart => s.dot,
         Sel::Div => s.div?,
         Sel::Div2 => s.div2?,
         Sel::Div4 => s.div4?,
         Sel::Bound => s.bound?,
         Sel::Sum => s.sum?,
-        Sel::SumStart => s.sum_start?,
+        Sel::SumStart => s.sum?,
         Sel::Max => s.max?,
         Sel::Pack => s.pack,
-        Sel::PackStart => s.pack_start,
+        Sel::PackStart => s.pack,
         Sel::Claim => s.claim?.claim,
-        Sel::ClaimStart => s.claim?.claim_start,
+        Sel::ClaimStart => s.claim?.claim,
         Sel::VerdictAge => s.claim?.verdict_age,
         Sel::VerdictKind => s.claim?.verdict_kind,
         Sel::Constant => s.constant,

@@ -105,7 +105,7 @@ pub(crate) fn commit_rows(t: &mut Trace, b: &Boundary, source: Option<&Cells>) -
         let start = t.alloc(per);
         t.enable(Sel::PackStart, start);
         for r in start..start + per {
-            if r + 1 < start + per {
+            if r > start {
                 t.enable(Sel::Pack, r);
             }
             t.f[4][r] = Fr::from(1u64 << b.bits);

@@ -161,7 +161,7 @@ pub(crate) fn conv(
     if max_e > 0 {
         let start = t.alloc(max_e);
         t.enable(Sel::PowerStart, start);
-        for r in start..start + max_e - 1 {
+        for r in start + 1..start + max_e {
             t.enable(Sel::Power, r);
         }
         t.phase2.push(Phase2::Power { start, len: max_e });
@@ -210,7 +210,7 @@ fn horner_z(
         let used = lanes.min(chains - first);
         let start = t.alloc(rows);
         t.enable(Sel::HornerZStart, start);
-        for r in start..start + rows - 1 {
+        for r in start + 1..start + rows {
             t.enable(Sel::HornerZ, r);
         }
         for lane in 0..used {
@@ -258,7 +258,7 @@ fn horner_a(t: &mut Trace, v: &[CellRef]) -> CellRef {
     let start = t.alloc(v.len());
     t.enable(Sel::HornerAStart, start);
     for r in 0..v.len() {
-        if r + 1 < v.len() {
+        if r > 0 {
             t.enable(Sel::HornerA, start + r);
         }
         t.copy_h(h(0, start + r), v[v.len() - 1 - r]);
@@ -274,7 +274,7 @@ fn dots(t: &mut Trace, lists: &[Vec<(CellRef, CellRef)>]) -> Vec<CellRef> {
         let len = chunk[0].len();
         let start = t.alloc(len);
         t.enable(Sel::DotStart, start);
-        for r in start..start + len - 1 {
+        for r in start + 1..start + len {
             t.enable(Sel::Dot, r);
         }
         for (l, list) in chunk.iter().enumerate() {

@@ -86,7 +86,7 @@ pub(crate) fn sums(t: &mut Trace, groups: &[Vec<(CellRef, i64)>]) -> Result<Vec<
         }
         let start = t.alloc(len);
         t.enable(Sel::SumStart, start);
-        for r in start..start + len - 1 {
+        for r in start + 1..start + len {
             t.enable(Sel::Sum, r);
         }
         for (l, grp) in chunk.iter().enumerate() {

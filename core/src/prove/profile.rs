@@ -5,9 +5,9 @@
 use super::trace::{Sel, Trace};
 use veil_verifier::poseidon::PoseidonChip;
 
-/// Rows of a slice circuit by relation. Each row is counted once, under the first relation found on it; a
-/// gate that reads the next row (a Horner step, a running sum, a packing step) claims that row too, so a
-/// chain's last row counts with its chain. The weight track runs beside these relations: its rows are
+/// Rows of a slice circuit by relation. Each row is counted once, under the first relation found on it; every
+/// row of a chain (a Horner chain, a running sum, packing) has its chain's selector, and a gate that reads the
+/// next row (the remainder bound) claims that row too. The weight track runs beside these relations: its rows are
 /// counted apart, in [`RowProfile::weights`], and the rows past the other relations' end count as `other`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowProfile {
@@ -57,15 +57,15 @@ fn bucket(sel: Sel) -> Option<(Bucket, bool)> {
     Some(match sel {
         Sel::Div | Sel::Div2 | Sel::Div4 => (Requantization, false),
         Sel::Bound => (Requantization, true),
-        Sel::HornerZ => (TensorPolynomials, true),
+        Sel::HornerZ => (TensorPolynomials, false),
         Sel::HornerZStart => (TensorPolynomials, false),
         Sel::HornerW | Sel::HornerWStart | Sel::Constant => return None,
-        Sel::HornerA | Sel::Power | Sel::Dot => (FreivaldsGlue, true),
+        Sel::HornerA | Sel::Power | Sel::Dot => (FreivaldsGlue, false),
         Sel::HornerAStart | Sel::PowerStart | Sel::DotStart => (FreivaldsGlue, false),
         Sel::Max => (Maxima, false),
-        Sel::Sum => (Sums, true),
+        Sel::Sum => (Sums, false),
         Sel::SumStart => (Sums, false),
-        Sel::Pack => (Packing, true),
+        Sel::Pack => (Packing, false),
         Sel::PackStart => (Packing, false),
         Sel::Claim | Sel::ClaimStart | Sel::VerdictAge | Sel::VerdictKind => (Claim, false),
     })

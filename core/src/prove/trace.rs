@@ -29,7 +29,7 @@ pub(crate) struct CellRef {
 }
 
 /// Which selector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Sel {
     HornerZ,
     HornerZStart,
@@ -69,6 +69,27 @@ impl Sel {
             Sel::Max => Some(GateSet::MAX),
             _ => None,
         }
+    }
+
+    /// For a main-track chain's step selector, its start selector: the two share one gate and selector, told
+    /// apart by the `carry` column (1 on a step), whose gate reads the previous row there; so they must never be
+    /// on one row (nor a step on row 0). The weight track's chains have selectors of their own.
+    fn chain_start(self) -> Option<Sel> {
+        match self {
+            Sel::HornerZ => Some(Sel::HornerZStart),
+            Sel::HornerA => Some(Sel::HornerAStart),
+            Sel::Power => Some(Sel::PowerStart),
+            Sel::Dot => Some(Sel::DotStart),
+            Sel::Sum => Some(Sel::SumStart),
+            Sel::Pack => Some(Sel::PackStart),
+            Sel::Claim => Some(Sel::ClaimStart),
+            _ => None,
+        }
+    }
+
+    /// Whether the selector continues a main-track chain from the row above (`carry = 1` on its row).
+    pub(crate) fn continues_chain(self) -> bool {
+        self.chain_start().is_some()
     }
 }
 
@@ -196,6 +217,14 @@ impl Trace {
         let slots = self.params.width().slots();
         if let Some(row) = self.tagged.iter().position(|&bits| u32::from(bits) >> slots != 0) {
             return Err(ProveError::Unsupported(format!("row {row}: a lookup slot past the row's {slots}")));
+        }
+        let starts: std::collections::HashSet<(Sel, usize)> = self.selectors.iter().copied().collect();
+        for &(sel, row) in &self.selectors {
+            if let Some(start) = sel.chain_start() {
+                if row == 0 || starts.contains(&(start, row)) {
+                    return Err(ProveError::Unsupported(format!("row {row}: a {sel:?} step on its chain's first row")));
+                }
+            }
         }
         let used = GateSet::of(self.selectors.iter().filter_map(|&(sel, _)| sel.family()));
         let second_lane = self.params.gates().intersection(GateSet::SECOND_LANE);

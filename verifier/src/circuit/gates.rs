@@ -17,25 +17,18 @@ pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>, params: SliceParams) ->
         horner_w: meta.selector(),
         horner_w_start: meta.selector(),
         horner_z: meta.selector(),
-        horner_z_start: meta.selector(),
         horner_a: meta.selector(),
-        horner_a_start: meta.selector(),
         power: meta.selector(),
-        power_start: meta.selector(),
         dot: meta.selector(),
-        dot_start: meta.selector(),
         div: optional(meta, gates.contains(GateSet::DIV)),
         div2: optional(meta, gates.contains(GateSet::DIV2)),
         div4: optional(meta, wide && gates.contains(GateSet::DIV4)),
         bound: optional(meta, gates.contains(GateSet::BOUND)),
         sum: optional(meta, gates.contains(GateSet::SUM)),
-        sum_start: optional(meta, gates.contains(GateSet::SUM)),
         max: optional(meta, gates.contains(GateSet::MAX)),
         pack: meta.selector(),
-        pack_start: meta.selector(),
         claim: params.last().then(|| ClaimSelectors {
             claim: meta.selector(),
-            claim_start: meta.selector(),
             verdict_age: meta.selector(),
             verdict_kind: meta.selector(),
         }),
@@ -71,38 +64,35 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
     let (lk, g) = (&c.lk[..], &c.g[..]);
     let (zc, ac) = (c.z, c.alpha);
     let lanes = c.width.y_slots();
-    // Two values a row in each lane: `h' = h·z² + a'·z + b'` with `(a, b) = (g[2i], g[2i + 1])`.
+    // Every chain below (a Horner chain, a power chain, a dot product, a running sum, packing, the claim rows)
+    // has its selector on each of its rows and one gate, on the row it constrains: `E − carry·P = 0`, where
+    // `P` reads the previous row and the fixed column `carry` is 0 on a chain's first row and 1 on the others
+    // (halo2 adds no selectors, so a start and a step selector cannot share a gate; a column of its own costs
+    // less than a second gate). `E = 0` is then the start's relation and `E = P` the step's.
+    let carry = c.carry;
+    // Two values a row in each lane: `h = h(prev)·z² + a·z + b` with `(a, b) = (g[2i], g[2i + 1])`.
     meta.create_gate("horner_z", |m| {
         let q = m.query_selector(s.horner_z);
         let z = m.query_challenge(zc);
+        let carry = m.query_fixed(carry, Rotation::cur());
         (0..c.width.horner_lanes())
             .map(|i| {
-                let next = m.query_advice(h[i], Rotation::next());
                 let cur = m.query_advice(h[i], Rotation::cur());
-                let a = m.query_advice(g[2 * i], Rotation::next());
-                let b = m.query_advice(g[2 * i + 1], Rotation::next());
-                q.clone() * (next - cur * z.clone() * z.clone() - a * z.clone() - b)
-            })
-            .collect::<Vec<_>>()
-    });
-    meta.create_gate("horner_z_start", |m| {
-        let q = m.query_selector(s.horner_z_start);
-        let z = m.query_challenge(zc);
-        (0..c.width.horner_lanes())
-            .map(|i| {
+                let prev = m.query_advice(h[i], Rotation::prev());
                 let (a, b) = (m.query_advice(g[2 * i], Rotation::cur()), m.query_advice(g[2 * i + 1], Rotation::cur()));
-                q.clone() * (m.query_advice(h[i], Rotation::cur()) - a * z.clone() - b)
+                q.clone() * (cur - a * z.clone() - b - carry.clone() * prev * z.clone() * z.clone())
             })
             .collect::<Vec<_>>()
     });
-    // The weight track: one chain of `W` weights a row in `h[HW]`, `Σ_j w_j·α^(W−1−j)` in Horner form.
+    // The weight track: one chain of `W` weights a row in `h[HW]`, `Σ_j w_j·α^(W−1−j)` in Horner form, beside
+    // the main track's chains (so with start and step selectors of its own rather than `carry`). Written
+    // against the previous row, so `horner_w` is off on a chain's first row and the two weight selectors never
+    // meet: selector compression then gives them one fixed column.
     let wt = c.wt.clone();
     let weights_at = |m: &mut VirtualCells<'_, Fr>, rot: Rotation, a: &Expression<Fr>| {
         let first = m.query_fixed(wt[0], rot);
         wt[1..].iter().fold(first, |acc, col| acc * a.clone() + m.query_fixed(*col, rot))
     };
-    // Written against the previous row, so `horner_w` is off on a chain's first row and the two weight
-    // selectors never meet: selector compression then gives them one fixed column.
     meta.create_gate("horner_w", |m| {
         let q = m.query_selector(s.horner_w);
         let a = m.query_challenge(ac);
@@ -118,46 +108,35 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
         let term = weights_at(m, Rotation::cur(), &a);
         vec![q * (m.query_advice(h[HW], Rotation::cur()) - term)]
     });
+    // `h1 = h1(prev)·α + h0`, starting from `h1 = h0`.
     meta.create_gate("horner_a", |m| {
         let q = m.query_selector(s.horner_a);
         let a = m.query_challenge(ac);
-        let next = m.query_advice(h[1], Rotation::next());
+        let carry = m.query_fixed(carry, Rotation::cur());
         let cur = m.query_advice(h[1], Rotation::cur());
-        vec![q * (next - cur * a - m.query_advice(h[0], Rotation::next()))]
+        let prev = m.query_advice(h[1], Rotation::prev());
+        vec![q * (cur - m.query_advice(h[0], Rotation::cur()) - carry * prev * a)]
     });
-    meta.create_gate("horner_a_start", |m| {
-        let q = m.query_selector(s.horner_a_start);
-        vec![q * (m.query_advice(h[1], Rotation::cur()) - m.query_advice(h[0], Rotation::cur()))]
-    });
+    // `h0 = h0(prev)·z`, starting from `h0 = z`: `h0 = z·(carry·h0(prev) + 1 − carry)`.
     meta.create_gate("power", |m| {
         let q = m.query_selector(s.power);
         let z = m.query_challenge(zc);
-        vec![q * (m.query_advice(h[0], Rotation::next()) - m.query_advice(h[0], Rotation::cur()) * z)]
+        let carry = m.query_fixed(carry, Rotation::cur());
+        let cur = m.query_advice(h[0], Rotation::cur());
+        let prev = m.query_advice(h[0], Rotation::prev());
+        vec![q * (cur - z * (carry.clone() * prev + constant(1) - carry))]
     });
-    meta.create_gate("power_start", |m| {
-        let q = m.query_selector(s.power_start);
-        vec![q * (m.query_advice(h[0], Rotation::cur()) - m.query_challenge(zc))]
-    });
+    // Two dot products: `acc = acc(prev) + x·y`, starting from `acc = x·y`.
     meta.create_gate("dot", |m| {
         let q = m.query_selector(s.dot);
-        [0, 3]
-            .map(|b| {
-                let acc_next = m.query_advice(h[b + 2], Rotation::next());
-                let acc = m.query_advice(h[b + 2], Rotation::cur());
-                let x = m.query_advice(h[b], Rotation::next());
-                let y = m.query_advice(h[b + 1], Rotation::next());
-                q.clone() * (acc_next - acc - x * y)
-            })
-            .to_vec()
-    });
-    meta.create_gate("dot_start", |m| {
-        let q = m.query_selector(s.dot_start);
+        let carry = m.query_fixed(carry, Rotation::cur());
         [0, 3]
             .map(|b| {
                 let acc = m.query_advice(h[b + 2], Rotation::cur());
+                let prev = m.query_advice(h[b + 2], Rotation::prev());
                 let x = m.query_advice(h[b], Rotation::cur());
                 let y = m.query_advice(h[b + 1], Rotation::cur());
-                q.clone() * (acc - x * y)
+                q.clone() * (acc - x * y - carry.clone() * prev)
             })
             .to_vec()
     });
@@ -213,25 +192,16 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
             vec![q * (remainder(m, Rotation::next()) - remainder(m, Rotation::cur()) - gap)]
         });
     }
+    // Running sums in three lanes: `g[2l+1] = g[2l+1](prev) + g[2l]`, starting from `g[2l+1] = g[2l]`.
     if let Some(sel) = s.sum {
         meta.create_gate("sum", |m| {
             let q = m.query_selector(sel);
+            let carry = m.query_fixed(carry, Rotation::cur());
             (0..g.len() / 2)
                 .map(|l| {
-                    let next = m.query_advice(g[2 * l + 1], Rotation::next());
                     let cur = m.query_advice(g[2 * l + 1], Rotation::cur());
-                    q.clone() * (next - cur - m.query_advice(g[2 * l], Rotation::next()))
-                })
-                .collect::<Vec<_>>()
-        });
-    }
-    if let Some(sel) = s.sum_start {
-        meta.create_gate("sum_start", |m| {
-            let q = m.query_selector(sel);
-            (0..g.len() / 2)
-                .map(|l| {
-                    q.clone()
-                        * (m.query_advice(g[2 * l + 1], Rotation::cur()) - m.query_advice(g[2 * l], Rotation::cur()))
+                    let prev = m.query_advice(g[2 * l + 1], Rotation::prev());
+                    q.clone() * (cur - m.query_advice(g[2 * l], Rotation::cur()) - carry.clone() * prev)
                 })
                 .collect::<Vec<_>>()
         });
@@ -257,31 +227,20 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
         });
     }
     // Packing reads each lane's `y`: a `Clamp` lookup makes it a `bits`-bit signed value whatever its `x`.
+    // `g[l] = g[l](prev)·f4 + y_l + f5`, starting from `g[l] = y_l + f5`.
     meta.create_gate("pack", |m| {
         let q = m.query_selector(s.pack);
-        let (base, offset) = (m.query_fixed(f[4], Rotation::next()), m.query_fixed(f[5], Rotation::next()));
+        let carry = m.query_fixed(carry, Rotation::cur());
+        let (base, offset) = (m.query_fixed(f[4], Rotation::cur()), m.query_fixed(f[5], Rotation::cur()));
         lanes
             .iter()
             .copied()
             .enumerate()
             .map(|(l, j)| {
-                let next = m.query_advice(g[l], Rotation::next());
                 let cur = m.query_advice(g[l], Rotation::cur());
-                let v = m.query_advice(slot_y(lk, j), Rotation::next());
-                q.clone() * (next - cur * base.clone() - v - offset.clone())
-            })
-            .collect::<Vec<_>>()
-    });
-    meta.create_gate("pack_start", |m| {
-        let q = m.query_selector(s.pack_start);
-        let offset = m.query_fixed(f[5], Rotation::cur());
-        lanes
-            .iter()
-            .copied()
-            .enumerate()
-            .map(|(l, j)| {
+                let prev = m.query_advice(g[l], Rotation::prev());
                 let v = m.query_advice(slot_y(lk, j), Rotation::cur());
-                q.clone() * (m.query_advice(g[l], Rotation::cur()) - v - offset.clone())
+                q.clone() * (cur - v - offset.clone() - carry.clone() * prev * base.clone())
             })
             .collect::<Vec<_>>()
     });
@@ -304,16 +263,12 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
 fn claim_gates(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig, s: ClaimSelectors) {
     let (h, f) = (c.h, c.f);
     let (lk, g) = (&c.lk[..], &c.g[..]);
-    let row = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>, first: bool| {
+    // The claim rows are a chain (see `create`): the first has `carry = 0`, the later ones carry the running
+    // values `p`, `k`, `A`, `S` from the row above.
+    meta.create_gate("claim", |m| {
         let cur = Rotation::cur();
-        let q = m.query_selector(if first { s.claim_start } else { s.claim });
-        let prev = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>, col| {
-            if first {
-                Expression::Constant(Fr::zero())
-            } else {
-                m.query_advice(col, Rotation::prev())
-            }
-        };
+        let q = m.query_selector(s.claim);
+        let carry = m.query_fixed(c.carry, cur);
         let (zi, mx, d, e) = (
             m.query_advice(g[0], cur),
             m.query_advice(g[1], cur),
@@ -333,6 +288,7 @@ fn claim_gates(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig, s: ClaimSelecto
             m.query_advice(h[3], cur),
         );
         let (idx, weight) = (m.query_fixed(f[0], cur), m.query_fixed(f[1], cur));
+        let prev = |m: &mut VirtualCells<'_, Fr>, col| carry.clone() * m.query_advice(col, Rotation::prev());
         let (p_prev, k_prev, acc_prev, sum_prev) = (prev(m, g[4]), prev(m, g[5]), prev(m, h[0]), prev(m, h[1]));
         let mut v = vec![
             d.clone() - (mx - zi.clone()),
@@ -347,9 +303,7 @@ fn claim_gates(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig, s: ClaimSelecto
         ];
         v.iter_mut().for_each(|x| *x = q.clone() * x.clone());
         v
-    };
-    meta.create_gate("claim", |m| row(m, false));
-    meta.create_gate("claim_start", |m| row(m, true));
+    });
     // Row 1 of the verdict: g0 = A, g1 = S, g2 = threshold T (quarter years), g3 = the age bit b, and
     // V = b·D + (1 − b)·(−D − 1) ≥ 0 as limbs in lk2, lk4, lk6 (see `remainder`), where D = A − T·S.
     meta.create_gate("verdict_age", |m| {

@@ -236,30 +236,26 @@ impl Default for SliceParams {
 
 /// The selectors of the custom gates (see `gates.rs` for each relation). A selector exists only with its gate:
 /// halo2 gives a selector that no gate reads a fixed column of its own. The optional ones exist when the
-/// slice's [`GateSet`] has their family.
+/// slice's [`GateSet`] has their family. The chains of the main track (Horner chains, powers, dot products,
+/// running sums, packing, claim rows) have one selector on each of their rows; the fixed column
+/// [`SliceConfig::carry`] tells a chain's first row (0) from the rows that continue the one above (1), and the
+/// relation of a first row is the step's without the previous row's term.
 #[derive(Clone, Copy, Debug)]
 pub struct Selectors {
-    /// `h[i]' = h[i]·z² + g[2i]'·z + g[2i+1]'` in six lanes (Horner over phase-1 values, two a row).
+    /// `h[i] = carry·h[i](prev)·z² + g[2i]·z + g[2i+1]` in six lanes (Horner over phase-1 values, two a row).
     pub horner_z: Selector,
-    /// `h[i] = g[2i]·z + g[2i+1]`: a Horner chain's first row.
-    pub horner_z_start: Selector,
     /// `hw = hw(prev)·α^W + Σ_j wt[j]·α^(W−1−j)` on a weight chain's later rows (Horner over fixed weights,
     /// `W` = [`SliceParams::weights`] per row, in the weight track's column [`HW`]).
     pub horner_w: Selector,
-    /// `hw = Σ_j wt[j]·α^(W−1−j)`: a weight chain's first row.
+    /// `hw = Σ_j wt[j]·α^(W−1−j)`: a weight chain's first row (the weight track runs beside the main track's
+    /// chains, so it keeps a start selector of its own).
     pub horner_w_start: Selector,
-    /// `h[1]' = h[1]·α + h[0]'` (Horner over phase-2 values).
+    /// `h[1] = carry·h[1](prev)·α + h[0]` (Horner over phase-2 values).
     pub horner_a: Selector,
-    /// `h[1] = h[0]`.
-    pub horner_a_start: Selector,
-    /// `h[0]' = h[0]·z` (powers of `z`).
+    /// `h[0] = z·(carry·h[0](prev) + 1 − carry)` (powers of `z`).
     pub power: Selector,
-    /// `h[0] = z`.
-    pub power_start: Selector,
-    /// `h[2]' = h[2] + h[0]'·h[1]'` and `h[5]' = h[5] + h[3]'·h[4]'` (two dot products).
+    /// `h[2] = carry·h[2](prev) + h[0]·h[1]` and `h[5] = carry·h[5](prev) + h[3]·h[4]` (two dot products).
     pub dot: Selector,
-    /// `h[2] = h[0]·h[1]`, `h[5] = h[3]·h[4]`.
-    pub dot_start: Selector,
     /// `g0·f0 + (g1 + … + g11)·f1 + f2 = x0·f3 + r`, `r = x1 + f5·x2 + f4·x3` (a rounded division; the limbs
     /// `x1..x3` are range-checked).
     pub div: Option<Selector>,
@@ -273,18 +269,14 @@ pub struct Selectors {
     pub div4: Option<Selector>,
     /// `r(next) = r + f2(next)`: the remainder's upper bound for a divisor that is not a power of two.
     pub bound: Option<Selector>,
-    /// `g[2l+1]' = g[2l+1] + g[2l]'` in three lanes (running sums).
+    /// `g[2l+1] = carry·g[2l+1](prev) + g[2l]` in three lanes (running sums).
     pub sum: Option<Selector>,
-    /// `g[2l+1] = g[2l]`.
-    pub sum_start: Option<Selector>,
     /// `x0 = g0 − g1`, `g2 = g1 + y0` and `x3 = g3 − g4`, `g5 = g4 + y3` (maxima through ReLU lookups in slots 0, 3),
     /// and in wide rows the same in `g6..g12` with slots 4 and 7: one lane per [`Width::y_slots`].
     pub max: Option<Selector>,
-    /// `g[l]' = g[l]·f4' + y_l' + f5'` with `y_l` from slot [`Width::y_slots`]`[l]`: two lanes (slots 0, 3), four in
-    /// wide rows (and 4, 7) (packing values into field elements).
+    /// `g[l] = carry·g[l](prev)·f4 + y_l + f5` with `y_l` from slot [`Width::y_slots`]`[l]`: two lanes (slots
+    /// 0, 3), four in wide rows (and 4, 7) (packing values into field elements).
     pub pack: Selector,
-    /// `g[l] = x + f5`.
-    pub pack_start: Selector,
     /// The claim rows' selectors (a last slice only).
     pub claim: Option<ClaimSelectors>,
     /// `g0 = f0`: a cell pinned to a constant of the key (the zero cell, the one of a power chain).
@@ -294,10 +286,9 @@ pub struct Selectors {
 /// The selectors of a last slice's claim rows.
 #[derive(Clone, Copy, Debug)]
 pub struct ClaimSelectors {
-    /// Per-logit claim row (argmax bookkeeping and the age sums), referring to the previous row.
+    /// Per-logit claim row (argmax bookkeeping and the age sums), a chain: later rows carry the running values
+    /// of the row above.
     pub claim: Selector,
-    /// The first claim row.
-    pub claim_start: Selector,
     /// The age predicate row.
     pub verdict_age: Selector,
     /// The claim-kind row.
@@ -317,6 +308,8 @@ pub struct SliceConfig {
     pub h: [Column<Advice>; H],
     /// General fixed columns.
     pub f: [Column<Fixed>; F],
+    /// 1 on a main-track chain's rows that continue the row above, 0 on its first row (see [`Selectors`]).
+    pub carry: Column<Fixed>,
     /// Weights of the weight track's `horner_w` rows ([`SliceParams::weights`] columns).
     pub wt: Vec<Column<Fixed>>,
     /// Public inputs.
@@ -347,6 +340,7 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> SliceC
     let h = [(); H].map(|_| meta.advice_column_in(SecondPhase));
     let tag = [(); TAGS].map(|_| meta.fixed_column());
     let f = [(); F].map(|_| meta.fixed_column());
+    let carry = meta.fixed_column();
     let wt = (0..params.weights).map(|_| meta.fixed_column()).collect();
     let instance = meta.instance_column();
     meta.enable_equality(instance);
@@ -367,7 +361,7 @@ pub fn configure(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> SliceC
         .map(|c| ([c[0], c[1], c[2]], [c[3], c[4], c[5]]))
         .collect();
     let poseidon = PoseidonChip::configure_lanes(meta, &lanes, [f[0], f[1], f[2]], [f[3], f[4], f[5]]);
-    let config = SliceConfig { lk, tag, g, h, f, wt, instance, logup, z, alpha, s, width, poseidon };
+    let config = SliceConfig { lk, tag, g, h, f, carry, wt, instance, logup, z, alpha, s, width, poseidon };
     gates::create(meta, &config);
     config
 }
