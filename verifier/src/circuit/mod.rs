@@ -1,7 +1,7 @@
 //! The slice circuit's constraint system: columns, custom gates and the lookup table.
 //!
 //! Every slice of every model uses this same constraint system; a slice differs only in its size `k`, its number
-//! of weight columns ([`SliceParams`]), its fixed columns (weights, constants, tags, selectors, table) and its
+//! of weight columns, row width and optional gates ([`SliceParams`]), its fixed columns (weights, constants, tags, selectors, table) and its
 //! witness. That is why a verifier can rebuild any slice's verifying key from bytes and the slice's
 //! [`SliceParams`] (carried in the verifying artifact) without knowing the model.
 //! The prover's row layout lives in `veil-core`; `docs/soundness.md` argues why each gate is sound.
@@ -10,7 +10,8 @@
 //! and 7, `(tag, x)` for slots 1, 2, 5 and 6 (range limbs; see [`SLOT_X`], [`SLOT_Y`]), slots 0, 3, 4, 7 under
 //! one fixed tag column and the limb slots under the other ([`SLOT_TAG`]); 12 phase-1 advice `g`; 7 phase-2
 //! advice `h` (they hold values that depend on the challenges `z` and `α`, drawn after phase 1); 6 fixed `f`,
-//! 1 to 24 fixed weights `wt`; one instance column. Every slot's tuple is checked against a `(tag, x, y)` table
+//! the fixed `carry` (a main-track chain's first row from its later ones, see [`Selectors`]), 1 to 24 fixed
+//! weights `wt`; one instance column. A slice has only the optional gates its layout uses ([`GateSet`]). Every slot's tuple is checked against a `(tag, x, y)` table
 //! by the logUp argument of [`logup`] (one phase-1 multiplicity column, four phase-2 columns). Gates have
 //! degree at most 5.
 
