@@ -11,7 +11,7 @@ use veil_core::slice::{slice, CostModel, SlicePolicy};
 use veil_core::tensor::Tensor;
 use veil_verifier::backend::{ParamSet, Params};
 use veil_verifier::bundle::{Claim, ProofBundle};
-use veil_verifier::circuit::{Width, MAX_WEIGHTS};
+use veil_verifier::circuit::{GateSet, Width, MAX_WEIGHTS};
 use veil_verifier::verdict::{Coverage, Rejection};
 use veil_verifier::verify::{Expected, Verifier};
 use veil_verifier::Digest;
@@ -289,6 +289,39 @@ fn an_artifact_with_another_row_width_is_refused_or_verifies_nothing() -> Result
         let renamed = ProofBundle { model: other.model(), ..bundle.clone() };
         let code = other.verify(&renamed.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
         assert_eq!(code, "invalid_proof", "slice {slice} read at the other width");
+    }
+    Ok(())
+}
+
+/// A slice's optional gates are part of its constraint system as well: an artifact naming another gate set for
+/// a slice (every optional family, or the slice's own with one family added or removed) is refused when its
+/// key does not read with those gates, and otherwise is another model that accepts none of this model's
+/// proofs, renamed or not.
+#[test]
+fn an_artifact_with_other_optional_gates_is_refused_or_verifies_nothing() -> Result<()> {
+    let f = fixture();
+    let bundle = argmax_bundle();
+    for slice in 0..f.compiled.verifier.slices.len() {
+        let own = f.compiled.verifier.slices[slice].gates;
+        assert_ne!(own, GateSet::ALL, "slice {slice}: the tiny model leaves some optional gates out");
+        let toggled = if own.contains(GateSet::MAX) { own.without(GateSet::MAX) } else { own.union(GateSet::MAX) };
+        for gates in [GateSet::ALL, toggled] {
+            let mut artifact = f.compiled.verifier.clone();
+            artifact.slices[slice].gates = gates;
+            let other = match Verifier::new(artifact, f.params.clone()) {
+                Ok(other) => other,
+                Err(refused) => {
+                    assert_eq!(refused, Rejection::WrongKey { slice: slice as u32 }, "slice {slice}, {gates:?}");
+                    continue;
+                }
+            };
+            assert_ne!(other.model(), verifier()?.model(), "the gate set is part of the model digest");
+            let code = other.verify(&bundle.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
+            assert_eq!(code, "wrong_model");
+            let renamed = ProofBundle { model: other.model(), ..bundle.clone() };
+            let code = other.verify(&renamed.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
+            assert_eq!(code, "invalid_proof", "slice {slice} read with {gates:?}");
+        }
     }
     Ok(())
 }

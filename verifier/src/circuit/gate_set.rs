@@ -105,6 +105,15 @@ mod tests {
     }
 
     #[test]
+    fn decoding_refuses_unknown_bits() {
+        let known = postcard::to_allocvec(&GateSet::ALL).unwrap_or_default();
+        assert_eq!(postcard::from_bytes::<GateSet>(&known).ok(), Some(GateSet::ALL));
+        for bits in [GateSet::ALL.bits() + 1, 0x80, 0xff] {
+            assert!(postcard::from_bytes::<GateSet>(&[bits]).is_err(), "{bits:#04x}");
+        }
+    }
+
+    #[test]
     fn set_operations() {
         let s = GateSet::of([GateSet::DIV, GateSet::MAX]);
         assert!(s.contains(GateSet::DIV) && s.contains(GateSet::MAX) && !s.contains(GateSet::SUM));
