@@ -205,9 +205,10 @@ impl Trace {
         start
     }
 
-    /// Ends the layout: the constraint system keeps only the optional gates the trace enables (and the Poseidon
-    /// lanes it was laid out with), the trace's rows become the longer of the two tracks, and a slot its row leaves idle
-    /// while another slot under its tag column looks up a family gets that family's entry at `x = 0`:
+    /// Ends the layout: the constraint system keeps only the optional gates the trace enables (and the
+    /// Poseidon lanes it was laid out with), the trace's rows become the longer of the two tracks, and a slot
+    /// its row leaves idle while another slot under its tag column looks up a family gets that family's entry
+    /// at `x = 0`:
     /// `(0, 0)` for every family but `Exp`, so gates that read idle slots see the zeros they always did. No
     /// gate's soundness rests on an idle slot: `docs/soundness.md` §2.1.
     pub fn finish(&mut self) -> Result<(), ProveError> {
@@ -218,10 +219,10 @@ impl Trace {
         if let Some(row) = self.tagged.iter().position(|&bits| u32::from(bits) >> slots != 0) {
             return Err(ProveError::Unsupported(format!("row {row}: a lookup slot past the row's {slots}")));
         }
-        let starts: std::collections::HashSet<(Sel, usize)> = self.selectors.iter().copied().collect();
+        let enabled: std::collections::HashSet<(Sel, usize)> = self.selectors.iter().copied().collect();
         for &(sel, row) in &self.selectors {
             if let Some(start) = sel.chain_start() {
-                if row == 0 || starts.contains(&(start, row)) {
+                if row == 0 || enabled.contains(&(start, row)) {
                     return Err(ProveError::Unsupported(format!("row {row}: a {sel:?} step on its chain's first row")));
                 }
             }
