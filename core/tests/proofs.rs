@@ -9,6 +9,7 @@ use veil_core::prove::{ClaimRequest, KeyCache, ProveError};
 use veil_core::quant::{quantize, Calibration, QuantConfig};
 use veil_core::slice::{slice, CostModel, SlicePolicy};
 use veil_core::tensor::Tensor;
+use veil_verifier::artifact::VerifyingArtifact;
 use veil_verifier::backend::{ParamSet, Params};
 use veil_verifier::bundle::{Claim, ProofBundle};
 use veil_verifier::circuit::{GateSet, Width, MAX_WEIGHTS};
@@ -265,30 +266,40 @@ fn an_artifact_with_other_weight_columns_is_refused_or_verifies_nothing() -> Res
     Ok(())
 }
 
+/// Checks an artifact altered in slice `slice`'s constraint system (`what` names the change): it is refused as
+/// that slice's wrong key when the key does not read, and otherwise is another model (its digest differs) that
+/// rejects this model's argmax bundle as `wrong_model`, and as `invalid_proof` once renamed to it.
+fn refused_or_verifies_nothing(artifact: VerifyingArtifact, slice: usize, what: &str) -> Result<()> {
+    let f = fixture();
+    let bundle = argmax_bundle();
+    let other = match Verifier::new(artifact, f.params.clone()) {
+        Ok(other) => other,
+        Err(refused) => {
+            assert_eq!(refused, Rejection::WrongKey { slice: slice as u32 }, "slice {slice}, {what}");
+            return Ok(());
+        }
+    };
+    assert_ne!(other.model(), verifier()?.model(), "{what} is part of the model digest");
+    let code = other.verify(&bundle.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
+    assert_eq!(code, "wrong_model");
+    // Renaming the model changes the statement every proof is bound to.
+    let renamed = ProofBundle { model: other.model(), ..bundle.clone() };
+    let code = other.verify(&renamed.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
+    assert_eq!(code, "invalid_proof", "slice {slice} read with {what}");
+    Ok(())
+}
+
 /// A slice's row width is part of its constraint system too: an artifact naming the other width for a slice
 /// is refused when its key does not read at that width, and otherwise is another model that accepts none of
 /// this model's proofs, renamed or not.
 #[test]
 fn an_artifact_with_another_row_width_is_refused_or_verifies_nothing() -> Result<()> {
     let f = fixture();
-    let bundle = argmax_bundle();
     for slice in 0..f.compiled.verifier.slices.len() {
         let mut artifact = f.compiled.verifier.clone();
         let width = &mut artifact.slices[slice].width;
         *width = if *width == Width::Wide { Width::Narrow } else { Width::Wide };
-        let other = match Verifier::new(artifact, f.params.clone()) {
-            Ok(other) => other,
-            Err(refused) => {
-                assert_eq!(refused, Rejection::WrongKey { slice: slice as u32 }, "slice {slice}");
-                continue;
-            }
-        };
-        assert_ne!(other.model(), verifier()?.model(), "the row width is part of the model digest");
-        let code = other.verify(&bundle.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
-        assert_eq!(code, "wrong_model");
-        let renamed = ProofBundle { model: other.model(), ..bundle.clone() };
-        let code = other.verify(&renamed.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
-        assert_eq!(code, "invalid_proof", "slice {slice} read at the other width");
+        refused_or_verifies_nothing(artifact, slice, "the other row width")?;
     }
     Ok(())
 }
@@ -300,7 +311,6 @@ fn an_artifact_with_another_row_width_is_refused_or_verifies_nothing() -> Result
 #[test]
 fn an_artifact_with_other_optional_gates_is_refused_or_verifies_nothing() -> Result<()> {
     let f = fixture();
-    let bundle = argmax_bundle();
     for slice in 0..f.compiled.verifier.slices.len() {
         let own = f.compiled.verifier.slices[slice].gates;
         assert_ne!(own, GateSet::ALL, "slice {slice}: the tiny model leaves some optional gates out");
@@ -308,19 +318,7 @@ fn an_artifact_with_other_optional_gates_is_refused_or_verifies_nothing() -> Res
         for gates in [GateSet::ALL, toggled] {
             let mut artifact = f.compiled.verifier.clone();
             artifact.slices[slice].gates = gates;
-            let other = match Verifier::new(artifact, f.params.clone()) {
-                Ok(other) => other,
-                Err(refused) => {
-                    assert_eq!(refused, Rejection::WrongKey { slice: slice as u32 }, "slice {slice}, {gates:?}");
-                    continue;
-                }
-            };
-            assert_ne!(other.model(), verifier()?.model(), "the gate set is part of the model digest");
-            let code = other.verify(&bundle.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
-            assert_eq!(code, "wrong_model");
-            let renamed = ProofBundle { model: other.model(), ..bundle.clone() };
-            let code = other.verify(&renamed.to_bytes(), NONCE, AUDIENCE, Expected::Argmax).unwrap_err().code();
-            assert_eq!(code, "invalid_proof", "slice {slice} read with {gates:?}");
+            refused_or_verifies_nothing(artifact, slice, &format!("the gate set {gates:?}"))?;
         }
     }
     Ok(())
