@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 
 /// Magic bytes of a verifying artifact.
 pub const MAGIC: &[u8; 8] = b"VEILVKA\0";
-/// Current format version. Version 9: wide rows have four `max` and `pack` lanes and two Poseidon lanes, and
+/// Current format version. Version 11: the Poseidon chip starts its sponge in the first absorb row and runs the odd
+/// partial round on the full-round gate (no `poseidon init` or `poseidon partial round` gate). Version 10: each
+/// slice names its optional gates ([`SliceKey::gates`]), and each chain has one gate, told its first row by the
+/// fixed `carry` column. Version 9: wide rows have four `max` and `pack` lanes and two Poseidon lanes, and
 /// boundary commitments hash their elements in two halves. Version 8: each slice names its row width ([`SliceKey::width`]). Version 7: the slice constraint system has eight lookup slots a row (four
 /// divisions per `div4` row), twelve general phase-1 columns with two Horner values per lane a row, and packs
 /// boundary values through a `Clamp` lookup's `y`. Version 6: each slice names its number of weight columns ([`SliceKey::weights`]);
@@ -22,7 +25,7 @@ pub const MAGIC: &[u8; 8] = b"VEILVKA\0";
 /// Version 4 first evaluated weights in a track of their own (twelve fixed weight columns beside the other
 /// relations). Version 3 checked lookups with logUp gates and
 /// version 2 with halo2 lookups; their verifying keys describe other circuits and are refused by version.
-pub const VERSION: u16 = 10;
+pub const VERSION: u16 = 11;
 /// Largest artifact accepted (verifying keys of a few dozen slices fit easily).
 pub const MAX_ARTIFACT_BYTES: usize = 64 << 20;
 /// The largest slice size exponent a verifier accepts.

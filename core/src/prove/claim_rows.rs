@@ -108,9 +108,7 @@ pub(crate) fn claim_rows(
     limbs(t, age_row, v, 36);
     // Kind row.
     t.enable(Sel::VerdictKind, kind_row);
-    for (j, &ej) in e.iter().enumerate() {
-        t.set_i(g(j, kind_row), ej);
-    }
+    t.set_i(g(0, kind_row), e[0]);
     t.set_i(g(3, kind_row), claim.kind as i64);
     t.copy_in(g(4, kind_row), g(5, last));
     let revealed = e[1] * first as i64 + e[2] * holds;

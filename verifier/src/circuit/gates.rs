@@ -2,6 +2,7 @@
 
 use super::{ClaimSelectors, GateSet, Selectors, SliceConfig, SliceParams, Width, DIV_LANES, HW, SLOT_X, SLOT_Y};
 use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, VirtualCells};
 use halo2_proofs::poly::Rotation;
 
@@ -320,19 +321,20 @@ fn claim_gates(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig, s: ClaimSelecto
         let signed = b.clone() * d.clone() + (constant(1) - b.clone()) * (Expression::Constant(-Fr::one()) - d);
         vec![q.clone() * b.clone() * (b - constant(1)), q * (v - signed)]
     });
-    // Row 2: one-hot kind bits e0 (output), e1 (argmax), e2 (age) in g0..g2, the public kind σ = e1 + 2·e2 (g3),
-    // the argmax index K (g4) and the revealed value v = e1·K + e2·b (g5), with b from the row above.
+    // Row 2: the public kind σ (g3; 0 output, 1 argmax, 2 age, set by the verifier), the argmax index K (g4), the
+    // revealed value v (g5) and e0 = [σ = 0] (g0, read by the claim rows' `o_i = e0·z_i`), with b from the row
+    // above. Over σ ∈ {0, 1, 2} the indicators are the Lagrange polynomials e0 = (σ − 1)(σ − 2)/2,
+    // e1 = σ(2 − σ) and e2 = σ(σ − 1)/2, so v = e1·K + e2·b.
     meta.create_gate("verdict_kind", |m| {
         let cur = Rotation::cur();
         let q = m.query_selector(s.verdict_kind);
-        let e = [0, 1, 2].map(|i| m.query_advice(g[i], cur));
-        let (kind, k, v) = (m.query_advice(g[3], cur), m.query_advice(g[4], cur), m.query_advice(g[5], cur));
+        let (e0, kind) = (m.query_advice(g[0], cur), m.query_advice(g[3], cur));
+        let (k, v) = (m.query_advice(g[4], cur), m.query_advice(g[5], cur));
         let b = m.query_advice(g[3], Rotation::prev());
-        let mut out: Vec<Expression<Fr>> =
-            e.iter().map(|x| q.clone() * x.clone() * (x.clone() - constant(1))).collect();
-        out.push(q.clone() * (e[0].clone() + e[1].clone() + e[2].clone() - constant(1)));
-        out.push(q.clone() * (e[1].clone() + constant(2) * e[2].clone() - kind));
-        out.push(q * (v - e[1].clone() * k - e[2].clone() * b));
-        out
+        let half = Expression::Constant(Fr::TWO_INV);
+        let is_output = (kind.clone() - constant(1)) * (kind.clone() - constant(2)) * half.clone();
+        let is_argmax = kind.clone() * (constant(2) - kind.clone());
+        let is_age = kind.clone() * (kind - constant(1)) * half;
+        vec![q.clone() * (e0 - is_output), q * (v - is_argmax * k - is_age * b)]
     });
 }

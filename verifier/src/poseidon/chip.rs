@@ -10,12 +10,14 @@
 //! through the S-box: a double partial-round row holds round A's square in `aux0`, the lane 0 of the state
 //! between the rounds in `aux1` (`u = MDS · (aux0^2 · x_0, x_1, x_2)`, degree 3), and round B's square of
 //! `u_0 + rc2_0` in `aux2`; the next row's state is round B applied to `u` with constants `rc2` (degree 3).
-//! The odd last partial round has a row of its own.
+//! The odd last partial round has a row of its own, on the full-round gate with the flag `rc2[0] = 1`: there
+//! lanes 1 and 2 witness `aux = 1`, so `aux^2 · x = x` skips their S-boxes.
 //!
 //! For `n` inputs, with `p = max(1, ceil(n / 2))` permutations, `hash` uses `38 p + 1` rows from `offset`:
 //!
 //! ```text
-//! offset              init + absorb: state = [domain, 0, 0] (domain in rc[0]); aux[1..3] = inputs 0, 1
+//! offset              first absorb: the next state is [domain, 0, 0] plus inputs 0, 1 in aux[1..3]
+//!                     (rc2[0] = 1 discards this row's state; domain in rc[0])
 //! offset + 1 ..= 37   the rounds of permutation 0 (4 full, 28 double partial, 1 partial, 4 full)
 //! offset + 38         output of permutation 0; absorb inputs 2, 3 (if p > 1)
 //! ...                 (38 rows per further permutation)
@@ -27,7 +29,8 @@
 //! one round of up to that many permutations side by side: [`PoseidonChip::hash_lanes`] hashes equally many
 //! inputs per lane under one domain in the rows one hash takes.
 //!
-//! An absorb row constrains the next row's state to `[s0, s1 + aux1, s2 + aux2]`. Input cells are
+//! An absorb row constrains the next row's state to `[s0, s1 + aux1, s2 + aux2]` (the first one to
+//! `[domain, aux1, aux2]`). Input cells are
 //! copy-constrained into `aux[1]`/`aux[2]`; a padding lane has `rc[lane] = 1` on the absorb row, and the gate
 //! then forces `aux[lane] = 0`. Every state transition is thus fixed by the verifying key and the inputs.
 
@@ -59,10 +62,8 @@ pub struct PoseidonConfig {
     lanes: Vec<Lane>,
     rc: [Column<Fixed>; WIDTH],
     rc2: [Column<Fixed>; WIDTH],
-    q_init: Selector,
     q_absorb: Selector,
     q_full: Selector,
-    q_partial: Selector,
     q_partial2: Selector,
 }
 
@@ -103,9 +104,8 @@ fn mix(v: &[Expression<Fr>; WIDTH], row: &[Fr; WIDTH]) -> Expression<Fr> {
 }
 
 impl PoseidonChip {
-    /// Creates five gates (`poseidon init`, `poseidon absorb`, `poseidon full round`, `poseidon partial round`,
-    /// `poseidon double partial round`, each of degree at most 4 with its selector) on the given columns, and
-    /// five simple selectors.
+    /// Creates three gates (`poseidon absorb`, `poseidon full round`, `poseidon double partial round`, each of
+    /// degree at most 4 with its selector) on the given columns, and three simple selectors.
     ///
     /// The advice columns must be in the phase in which [`PoseidonChip::hash`] assigns them (the first phase in
     /// Veil's circuits). Side effect: enables equality on `aux[1]`, `aux[2]` (inputs are copied there) and
@@ -136,47 +136,39 @@ impl PoseidonChip {
             meta.enable_equality(aux[1]);
             meta.enable_equality(aux[2]);
         }
-        let q_init = meta.selector();
         let q_absorb = meta.selector();
         let q_full = meta.selector();
-        let q_partial = meta.selector();
         let q_partial2 = meta.selector();
         let mds = native::constants().mds;
 
-        meta.create_gate("poseidon init", |m| {
-            let q = m.query_selector(q_init);
-            let domain = m.query_fixed(rc[0], Rotation::cur());
-            let mut out = Vec::with_capacity(WIDTH * lanes.len());
-            for &(state, _) in lanes {
-                let [s0, s1, s2] = cur_advice(m, state);
-                out.push(("capacity = domain", q.clone() * (s0 - domain.clone())));
-                out.push(("rate[0] = 0", q.clone() * s1));
-                out.push(("rate[1] = 0", q.clone() * s2));
-            }
-            out
-        });
-
+        // The first absorb row of a hash starts the sponge: `first = 1` there (in `rc2[0]`) discards the row's
+        // state for `[domain, 0, 0]`, with the domain in `rc[0]` (0 on every later absorb row).
         meta.create_gate("poseidon absorb", |m| {
             let q = m.query_selector(q_absorb);
+            let domain = m.query_fixed(rc[0], Rotation::cur());
             let pad1 = m.query_fixed(rc[1], Rotation::cur());
             let pad2 = m.query_fixed(rc[2], Rotation::cur());
+            let kept = Expression::Constant(Fr::ONE) - m.query_fixed(rc2[0], Rotation::cur());
             let mut out = Vec::with_capacity(5 * lanes.len());
             for &(state, aux) in lanes {
                 let [s0, s1, s2] = cur_advice(m, state);
                 let [_, a1, a2] = cur_advice(m, aux);
                 let [n0, n1, n2] = state.map(|c| m.query_advice(c, Rotation::next()));
-                out.push(("capacity kept", q.clone() * (n0 - s0)));
-                out.push(("rate[0] += input", q.clone() * (n1 - s1 - a1.clone())));
-                out.push(("rate[1] += input", q.clone() * (n2 - s2 - a2.clone())));
+                out.push(("capacity kept", q.clone() * (n0 - kept.clone() * s0 - domain.clone())));
+                out.push(("rate[0] += input", q.clone() * (n1 - kept.clone() * s1 - a1.clone())));
+                out.push(("rate[1] += input", q.clone() * (n2 - kept.clone() * s2 - a2.clone())));
                 out.push(("padding lane 1 is zero", q.clone() * pad1.clone() * a1));
                 out.push(("padding lane 2 is zero", q.clone() * pad2.clone() * a2));
             }
             out
         });
 
+        // A full round, or with `partial = 1` (in `rc2[0]`) the odd partial round: lanes 1 and 2 then witness
+        // `aux = 1` instead of `x^2`, so that `aux^2 · x = x` passes them through the S-box unchanged.
         meta.create_gate("poseidon full round", |m| {
             let q = m.query_selector(q_full);
             let c = rc.map(|col| m.query_fixed(col, Rotation::cur()));
+            let partial = m.query_fixed(rc2[0], Rotation::cur());
             let mut out = Vec::with_capacity(2 * WIDTH * lanes.len());
             for &(state, aux) in lanes {
                 let s = cur_advice(m, state);
@@ -186,28 +178,16 @@ impl PoseidonChip {
                 // x_j^5 = (x_j^2)^2 · x_j with x_j^2 witnessed in aux_j.
                 let x5: [Expression<Fr>; 3] = [0, 1, 2].map(|j| y[j].clone() * y[j].clone() * x[j].clone());
                 for j in 0..WIDTH {
-                    out.push(("square", q.clone() * (y[j].clone() - x[j].clone() * x[j].clone())));
+                    let square = x[j].clone() * x[j].clone();
+                    let expected = if j == 0 {
+                        square
+                    } else {
+                        square.clone() + partial.clone() * (Expression::Constant(Fr::ONE) - square)
+                    };
+                    out.push(("square", q.clone() * (y[j].clone() - expected)));
                 }
                 for (i, row) in mds.iter().enumerate() {
                     out.push(("mds", q.clone() * (next[i].clone() - mix(&x5, row))));
-                }
-            }
-            out
-        });
-
-        meta.create_gate("poseidon partial round", |m| {
-            let q = m.query_selector(q_partial);
-            let c = rc.map(|col| m.query_fixed(col, Rotation::cur()));
-            let mut out = Vec::with_capacity((1 + WIDTH) * lanes.len());
-            for &(state, aux) in lanes {
-                let s = cur_advice(m, state);
-                let y0 = m.query_advice(aux[0], Rotation::cur());
-                let next = state.map(|col| m.query_advice(col, Rotation::next()));
-                let x: [Expression<Fr>; 3] = [0, 1, 2].map(|j| s[j].clone() + c[j].clone());
-                let sboxed = [y0.clone() * y0.clone() * x[0].clone(), x[1].clone(), x[2].clone()];
-                out.push(("square", q.clone() * (y0 - x[0].clone() * x[0].clone())));
-                for (i, row) in mds.iter().enumerate() {
-                    out.push(("mds", q.clone() * (next[i].clone() - mix(&sboxed, row))));
                 }
             }
             out
@@ -237,7 +217,7 @@ impl PoseidonChip {
             out
         });
 
-        PoseidonConfig { lanes: lanes.to_vec(), rc, rc2, q_init, q_absorb, q_full, q_partial, q_partial2 }
+        PoseidonConfig { lanes: lanes.to_vec(), rc, rc2, q_absorb, q_full, q_partial2 }
     }
 
     /// Wraps a configuration.
@@ -253,8 +233,8 @@ impl PoseidonChip {
     /// Hashes `inputs` (cells already assigned elsewhere in `region`, with their values) under `domain`,
     /// using rows `offset .. offset + rows_for(inputs.len())` in the first lane (any other lane hashes zeros).
     ///
-    /// Copies the inputs in with equality constraints, fixes the initial state to `[domain, 0, 0]` through the
-    /// fixed column `rc[0]`, and returns the output cell (in `state[1]`) with its value and the number of rows
+    /// Copies the inputs in with equality constraints, starts the sponge at `[domain, 0, 0]` through the
+    /// fixed columns `rc[0]` and `rc2[0]`, and returns the output cell (in `state[1]`) with its value and the number of rows
     /// used. The caller must make sure those rows exist below the circuit's blinding rows.
     pub fn hash(
         &self,
@@ -289,14 +269,13 @@ impl PoseidonChip {
         let mut states = vec![Value::known([Fr::from(domain), Fr::ZERO, Fr::ZERO]); cfg.lanes.len()];
         let mut row = offset;
 
-        cfg.q_init.enable(region, row)?;
-        region.assign_fixed(cfg.rc[0], row, Fr::from(domain));
         for p in 0..permutations(n) {
-            // Absorb row (for p > 0 it also holds the previous permutation's output).
+            // Absorb row (for p > 0 it also holds the previous permutation's output); the first one starts the
+            // sponge at `[domain, 0, 0]`.
             cfg.q_absorb.enable(region, row)?;
-            if p > 0 {
-                region.assign_fixed(cfg.rc[0], row, Fr::ZERO);
-            }
+            let first = if p == 0 { Fr::ONE } else { Fr::ZERO };
+            region.assign_fixed(cfg.rc[0], row, first * Fr::from(domain));
+            region.assign_fixed(cfg.rc2[0], row, first);
             let padding = [RATE * p, RATE * p + 1].map(|i| i >= n);
             for (lane, flag) in padding.iter().enumerate() {
                 region.assign_fixed(cfg.rc[lane + 1], row, if *flag { Fr::ONE } else { Fr::ZERO });
@@ -336,10 +315,10 @@ impl PoseidonChip {
                         region.assign_fixed(*col, row, *c);
                     }
                     cfg.q_partial2.enable(region, row)?;
-                } else if full {
-                    cfg.q_full.enable(region, row)?;
                 } else {
-                    cfg.q_partial.enable(region, row)?;
+                    // The odd partial round runs on the full-round gate, flagged in `rc2[0]`.
+                    region.assign_fixed(cfg.rc2[0], row, if full { Fr::ZERO } else { Fr::ONE });
+                    cfg.q_full.enable(region, row)?;
                 }
                 for ((state_cols, aux_cols), state) in cfg.lanes.iter().zip(states.iter_mut()) {
                     self.assign_state(region, *state_cols, row, *state);
@@ -392,10 +371,11 @@ fn permutations(n: usize) -> usize {
     n.div_ceil(RATE).max(1)
 }
 
-/// One round on a witness: the next state and the `aux` squares (zero where a partial round has no S-box).
+/// One round on a witness: the next state and the `aux` witnesses of a `poseidon full round` row: the squares
+/// `x_j^2`, or for a partial round `x_0^2` and ones (a double partial-round row reads only the first).
 fn round(s: &[Fr; WIDTH], rc: &[Fr; WIDTH], mds: &[[Fr; WIDTH]; WIDTH], full: bool) -> ([Fr; WIDTH], [Fr; WIDTH]) {
     let x = [0, 1, 2].map(|j| s[j] + rc[j]);
-    let sq = [0, 1, 2].map(|j| if full || j == 0 { x[j].square() } else { Fr::ZERO });
+    let sq = [0, 1, 2].map(|j| if full || j == 0 { x[j].square() } else { Fr::ONE });
     let sboxed = [0, 1, 2].map(|j| if full || j == 0 { sbox(x[j]) } else { x[j] });
     let next = mds.map(|row| row.iter().zip(&sboxed).fold(Fr::ZERO, |acc, (m, v)| acc + *m * v));
     (next, sq)
