@@ -109,6 +109,7 @@ pub(crate) fn claim_rows(
     // Kind row.
     t.enable(Sel::VerdictKind, kind_row);
     t.set_i(g(0, kind_row), e[0]);
+    t.set_i(g(1, kind_row), e[1]);
     t.set_i(g(3, kind_row), claim.kind as i64);
     t.copy_in(g(4, kind_row), g(5, last));
     let revealed = e[1] * first as i64 + e[2] * holds;

@@ -8,6 +8,8 @@
 mod backend;
 mod circuit;
 mod claim_rows;
+#[cfg(test)]
+mod claim_tamper;
 mod commit;
 mod conv;
 mod division;

@@ -322,19 +322,22 @@ fn claim_gates(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig, s: ClaimSelecto
         vec![q.clone() * b.clone() * (b - constant(1)), q * (v - signed)]
     });
     // Row 2: the public kind σ (g3; 0 output, 1 argmax, 2 age, set by the verifier), the argmax index K (g4), the
-    // revealed value v (g5) and e0 = [σ = 0] (g0, read by the claim rows' `o_i = e0·z_i`), with b from the row
-    // above. Over σ ∈ {0, 1, 2} the indicators are the Lagrange polynomials e0 = (σ − 1)(σ − 2)/2,
-    // e1 = σ(2 − σ) and e2 = σ(σ − 1)/2, so v = e1·K + e2·b.
+    // revealed value v (g5), e0 = [σ = 0] (g0, read by the claim rows' `o_i = e0·z_i`) and e1 = [σ = 1] (g1), with
+    // b from the row above. Over σ ∈ {0, 1, 2} the indicators are e1 = σ(2 − σ), e2 = (σ − e1)/2 and
+    // e0 = 1 − e1 − e2, so v = e1·K + e2·b. Every constraint has degree 2 before its selector, which halo2 can
+    // then share a fixed column with others.
     meta.create_gate("verdict_kind", |m| {
         let cur = Rotation::cur();
         let q = m.query_selector(s.verdict_kind);
-        let (e0, kind) = (m.query_advice(g[0], cur), m.query_advice(g[3], cur));
+        let (e0, e1, kind) = (m.query_advice(g[0], cur), m.query_advice(g[1], cur), m.query_advice(g[3], cur));
         let (k, v) = (m.query_advice(g[4], cur), m.query_advice(g[5], cur));
         let b = m.query_advice(g[3], Rotation::prev());
         let half = Expression::Constant(Fr::TWO_INV);
-        let is_output = (kind.clone() - constant(1)) * (kind.clone() - constant(2)) * half.clone();
-        let is_argmax = kind.clone() * (constant(2) - kind.clone());
-        let is_age = kind.clone() * (kind - constant(1)) * half;
-        vec![q.clone() * (e0 - is_output), q * (v - is_argmax * k - is_age * b)]
+        let e2 = (kind.clone() - e1.clone()) * half;
+        vec![
+            q.clone() * (e1.clone() - kind.clone() * (constant(2) - kind)),
+            q.clone() * (e0 - constant(1) + e1.clone() + e2.clone()),
+            q * (v - e1 * k - e2 * b),
+        ]
     });
 }
