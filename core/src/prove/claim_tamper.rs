@@ -31,8 +31,8 @@ fn claim_instance_rows(t: &Trace, kind_row: usize) -> [usize; 3] {
     [row_of(g(3, kind_row)), row_of(g(2, kind_row - 1)), row_of(g(5, kind_row))]
 }
 
-/// Sets `cell` to `value` and, where the cell is public, its instance entry too, so that only the gates can
-/// tell the forgery.
+/// Sets `cell` to `value` and, where the cell is public, its instance entry too: the forgery then agrees with
+/// its public inputs, and only the constraints can tell it.
 fn forge(t: &mut Trace, cell: CellRef, value: Fr) {
     t.set(cell, value);
     let rows: Vec<usize> = t.public.iter().filter(|(c, _)| *c == cell).map(|&(_, r)| r).collect();
@@ -41,13 +41,14 @@ fn forge(t: &mut Trace, cell: CellRef, value: Fr) {
     }
 }
 
+/// Asserts that `MockProver` rejects `t` with a failure of the `verdict_kind` gate among its failures.
 fn rejected_by_the_kind_gate(t: Trace, k: u32, what: &str) {
     let fails = failures(t, k);
     assert!(fails.iter().any(|f| is_gate(f, "verdict_kind")), "{what}: the claim-kind gate rejects: {fails:?}");
 }
 
 #[test]
-fn the_honest_claim_rows_are_satisfied_for_every_kind() {
+fn the_honest_claim_rows_are_satisfied_for_the_output_and_argmax_kinds() {
     for claim in [ClaimRequest::Output, ClaimRequest::Argmax] {
         let (t, k, _) = softmax_claim(claim);
         assert!(failures(t, k).is_empty(), "{claim:?}");
