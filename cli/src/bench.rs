@@ -159,7 +159,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     // The verifier needs every slice's parameters even when only some slices are proved.
     let ks = slice_ks(&compiled.verifier, None);
     let cache = args.setup.cache(scheme, !json)?;
-    let params = cache.param_set(scheme, &ks)?;
+    let params = cache.param_set_for_proving(scheme, &ks)?;
     let params_seconds = t.elapsed().as_secs_f64();
 
     let chosen: Vec<usize> = only.clone().unwrap_or_else(|| (0..n).collect());

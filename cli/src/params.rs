@@ -116,6 +116,16 @@ impl ParamsCache {
     /// disk); KZG from the ceremony file (`--srs`) or else the insecure test SRS for the largest size, cached
     /// here.
     pub fn param_set(&self, scheme: Scheme, ks: &[u32]) -> Result<ParamSet> {
+        self.load(scheme, ks, false)
+    }
+
+    /// The same, readied for proving ([`veil_core::prove::prepare`]: IPA's Lagrange-basis generators decoded
+    /// for the prover's commitments), so that the first proof does not pay for it.
+    pub fn param_set_for_proving(&self, scheme: Scheme, ks: &[u32]) -> Result<ParamSet> {
+        self.load(scheme, ks, true)
+    }
+
+    fn load(&self, scheme: Scheme, ks: &[u32], proving: bool) -> Result<ParamSet> {
         let top = ks.iter().copied().max().context("no circuit sizes")?;
         if ks.iter().any(|&k| k == 0 || k > MAX_K) {
             bail!("parameters for circuit sizes {ks:?}: each k must be in 1..={MAX_K}");
@@ -132,6 +142,11 @@ impl ParamsCache {
         let mut sizes = ks.to_vec();
         sizes.sort_unstable();
         sizes.dedup();
+        if proving {
+            for &k in &sizes {
+                veil_core::prove::prepare(set.get(k)?)?;
+            }
+        }
         self.note(&format!("parameters for k = {sizes:?} ready in {:.1} s", t.elapsed().as_secs_f64()));
         Ok(set)
     }

@@ -161,7 +161,7 @@ pub fn execute(args: &Args, json: bool) -> Result<()> {
     let scheme = compiled.verifier.scheme;
     let ks = slice_ks(&compiled.verifier, options.only.as_deref());
     let cache = args.setup.cache(scheme, true)?;
-    let params = cache.param_set(scheme, &ks)?;
+    let params = cache.param_set_for_proving(scheme, &ks)?;
     if !args.no_key_cache {
         options.key_cache = Some(cache.key_cache());
     }

@@ -286,8 +286,15 @@ impl Compiled {
             let last = i + 1 == self.slices.len();
             let key = &self.verifier.slices[i];
             let p = params.get(key.k).map_err(|_| ProveError::TooLarge { k: key.k })?;
-            let (pk, _) = self.slice_proving_key(p, i, &claims, options.key_cache.as_ref())?;
-            let circuit = slice_circuit(graph, &self.slices[i], last.then_some(&claims), Some(&inputs))?;
+            // The witness (the integer reference's trace) is laid out while the key is read or derived.
+            let (pk, circuit) = std::thread::scope(|scope| {
+                let circuit =
+                    scope.spawn(|| slice_circuit(graph, &self.slices[i], last.then_some(&claims), Some(&inputs)));
+                let pk = self.slice_proving_key(p, i, &claims, options.key_cache.as_ref());
+                (pk, circuit.join())
+            });
+            let (pk, _) = pk?;
+            let circuit = circuit.map_err(|_| ProveError::Unsupported("the witness thread stopped".into()))??;
             let instance = circuit.instance();
             let proof = prove(p, &pk, circuit, rand_chacha::ChaCha20Rng::from_seed(seeds[slot]))?;
             let (n_in, n_out) = (key.inputs.len(), key.outputs.len());

@@ -1,11 +1,10 @@
 //! Key generation and proof creation for slice circuits, under either commitment scheme.
 
 use super::circuit::ReleasingCircuit;
+use super::ipa_prover::{IpaProver, IpaProverParams, IpaProverScheme};
 use super::{ProveError, SliceCircuit};
 use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
 use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk_custom, Any, ProvingKey, VerifyingKey};
-use halo2_proofs::poly::ipa::commitment::IPACommitmentScheme;
-use halo2_proofs::poly::ipa::multiopen::ProverIPA;
 use halo2_proofs::poly::kzg::commitment::KZGCommitmentScheme;
 use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
 use halo2_proofs::poly::Polynomial;
@@ -78,6 +77,16 @@ fn without_unread_fixed_values(pk: ProvingKey<G1Affine>) -> ProvingKey<G1Affine>
     )
 }
 
+/// Readies `params` for proving ahead of the first proof: IPA parameters get their Lagrange-basis generators
+/// decoded for the prover's commitments ([`IpaProverParams::cached`]), about 0.4 s at `k = 16`, which the first
+/// proof would otherwise pay.
+pub fn prepare(params: &Params) -> Result<(), ProveError> {
+    if let Params::Ipa(p) = params {
+        IpaProverParams::cached(p).map_err(|e| ProveError::Backend { stage: "parameters", reason: e.to_string() })?;
+    }
+    Ok(())
+}
+
 /// Proves one slice; `circuit` must carry its witness. The circuit is consumed: its trace is released as
 /// soon as halo2 has read the witness, before the quotient evaluation where the prover's memory peaks.
 pub fn prove(
@@ -91,14 +100,11 @@ pub fn prove(
     let mut t = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
     let circuits = &[ReleasingCircuit::new(circuit)];
     match params {
-        Params::Ipa(p) => create_proof::<IPACommitmentScheme<G1Affine>, ProverIPA<_>, _, _, _, _>(
-            p,
-            pk,
-            circuits,
-            &[inst],
-            rng,
-            &mut t,
-        ),
+        Params::Ipa(p) => {
+            let fast = IpaProverParams::cached(p)
+                .map_err(|e| ProveError::Backend { stage: "parameters", reason: e.to_string() })?;
+            create_proof::<IpaProverScheme, IpaProver<'_>, _, _, _, _>(&fast, pk, circuits, &[inst], rng, &mut t)
+        }
         Params::Kzg(p) => create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<_>, _, _, _, _>(
             p,
             pk,

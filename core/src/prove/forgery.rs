@@ -61,6 +61,14 @@ pub(super) fn conv_relu_slice_at(
 /// The `tests/data/ops` case `case`, quantized with the default configuration calibrated on its own input,
 /// and the integer reference's values on that input.
 pub(super) fn op_case(case: &str) -> (crate::quant::QuantizedGraph, Vec<Option<Tensor<i64>>>) {
+    op_case_with(case, &QuantConfig::default())
+}
+
+/// [`op_case`] quantized with `config`.
+pub(super) fn op_case_with(
+    case: &str,
+    config: &QuantConfig,
+) -> (crate::quant::QuantizedGraph, Vec<Option<Tensor<i64>>>) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/ops").join(case);
     let graph = crate::onnx::load_onnx_file(&dir.join("model.onnx"), &Default::default()).expect("model");
     let io: serde_json::Value =
@@ -69,7 +77,7 @@ pub(super) fn op_case(case: &str) -> (crate::quant::QuantizedGraph, Vec<Option<T
     let data: Vec<f32> = serde_json::from_value(io["inputs"][0]["data"].clone()).expect("data");
     let input = Tensor::new(shape, data).expect("input");
     let calibration = Calibration::collect(&graph, [("case".to_string(), std::slice::from_ref(&input))]).expect("cal");
-    let q = quantize(&graph, &calibration, &QuantConfig::default()).expect("quantize");
+    let q = quantize(&graph, &calibration, config).expect("quantize");
     let values = q.run_all(&[q.quantize_input(0, &input).expect("input")]).expect("run");
     (q, values)
 }

@@ -16,6 +16,7 @@ mod division;
 mod fit;
 #[cfg(test)]
 mod forgery;
+mod ipa_prover;
 mod key_cache;
 mod layout;
 mod lookup;
@@ -25,13 +26,14 @@ mod park;
 #[cfg(test)]
 mod pool_tamper;
 mod profile;
+mod small_msm;
 #[cfg(test)]
 mod tamper;
 mod trace;
 #[cfg(test)]
 mod weight_tamper;
 
-pub use backend::{prove, proving_key, verifying_key};
+pub use backend::{prepare, prove, proving_key, verifying_key};
 pub use circuit::SliceCircuit;
 pub use commit::commit;
 pub use fit::{estimated_cost, fit_slice};
