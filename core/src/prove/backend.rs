@@ -1,10 +1,12 @@
 //! Key generation and proof creation for slice circuits, under either commitment scheme.
 
 use super::circuit::ReleasingCircuit;
-use super::ipa_prover::{IpaProver, IpaProverParams, IpaProverScheme};
+use super::prover_params::{ProverParams, ProverScheme, WrappedProver};
 use super::{ProveError, SliceCircuit};
 use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
 use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk_custom, Any, ProvingKey, VerifyingKey};
+use halo2_proofs::poly::ipa::commitment::IPACommitmentScheme;
+use halo2_proofs::poly::ipa::multiopen::ProverIPA;
 use halo2_proofs::poly::kzg::commitment::KZGCommitmentScheme;
 use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
 use halo2_proofs::poly::Polynomial;
@@ -77,14 +79,19 @@ fn without_unread_fixed_values(pk: ProvingKey<G1Affine>) -> ProvingKey<G1Affine>
     )
 }
 
-/// Readies `params` for proving ahead of the first proof: IPA parameters get their Lagrange-basis generators
-/// decoded for the prover's commitments ([`IpaProverParams::cached`]), about 0.4 s at `k = 16`, which the first
+/// Readies `params` for proving ahead of the first proof: their Lagrange-basis generators are decoded for the
+/// prover's commitments ([`ProverParams::cached`]), about 0.4 s for IPA parameters at `k = 16`, which the first
 /// proof would otherwise pay.
 pub fn prepare(params: &Params) -> Result<(), ProveError> {
-    if let Params::Ipa(p) = params {
-        IpaProverParams::cached(p).map_err(|e| ProveError::Backend { stage: "parameters", reason: e.to_string() })?;
+    match params {
+        Params::Ipa(p) => ProverParams::cached(p).map(drop),
+        Params::Kzg(p) => ProverParams::cached(p).map(drop),
     }
-    Ok(())
+    .map_err(unreadable)
+}
+
+fn unreadable(e: std::io::Error) -> ProveError {
+    ProveError::Backend { stage: "parameters", reason: e.to_string() }
 }
 
 /// Proves one slice; `circuit` must carry its witness. The circuit is consumed: its trace is released as
@@ -101,18 +108,27 @@ pub fn prove(
     let circuits = &[ReleasingCircuit::new(circuit)];
     match params {
         Params::Ipa(p) => {
-            let fast = IpaProverParams::cached(p)
-                .map_err(|e| ProveError::Backend { stage: "parameters", reason: e.to_string() })?;
-            create_proof::<IpaProverScheme, IpaProver<'_>, _, _, _, _>(&fast, pk, circuits, &[inst], rng, &mut t)
+            let p = ProverParams::cached(p).map_err(unreadable)?;
+            create_proof::<ProverScheme<IPACommitmentScheme<G1Affine>>, WrappedProver<ProverIPA<'_, G1Affine>>, _, _, _, _>(
+                &p,
+                pk,
+                circuits,
+                &[inst],
+                rng,
+                &mut t,
+            )
         }
-        Params::Kzg(p) => create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<_>, _, _, _, _>(
-            p,
-            pk,
-            circuits,
-            &[inst],
-            rng,
-            &mut t,
-        ),
+        Params::Kzg(p) => {
+            let p = ProverParams::cached(p).map_err(unreadable)?;
+            create_proof::<ProverScheme<KZGCommitmentScheme<Bn256>>, WrappedProver<ProverSHPLONK<'_, Bn256>>, _, _, _, _>(
+                &p,
+                pk,
+                circuits,
+                &[inst],
+                rng,
+                &mut t,
+            )
+        }
     }
     .map_err(halo2("proof"))?;
     Ok(t.finalize())

@@ -16,7 +16,6 @@ mod division;
 mod fit;
 #[cfg(test)]
 mod forgery;
-mod ipa_prover;
 mod key_cache;
 mod layout;
 mod lookup;
@@ -26,6 +25,7 @@ mod park;
 #[cfg(test)]
 mod pool_tamper;
 mod profile;
+mod prover_params;
 mod small_msm;
 #[cfg(test)]
 mod tamper;
