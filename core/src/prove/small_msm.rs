@@ -6,9 +6,11 @@
 //! either sign costs as much as a column of random field elements. Here each scalar whose value or negation
 //! fits 64 bits is split into its sign and magnitude, and the magnitude's 8-bit digits are added into
 //! 255 buckets per window, with the point negated for a negative scalar: one point addition per nonzero digit
-//! (one or two for an 8-bit activation, three for a 20-bit accumulator). The few other scalars (Poseidon
-//! states, packed values, blinding rows) go to halo2's multiplication, and so does a column where they are
-//! many.
+//! (one or two for an 8-bit activation, three for a 20-bit accumulator). The other scalars (Poseidon states,
+//! packed values, blinding rows, and the dense columns of the second phase and the permutation argument) go to
+//! halo2's multiplication, after a scalar equal to the one before it has had its base added to that one's: a
+//! permutation grand product keeps its value over every row whose cells take part in no copy constraint, and a
+//! logUp helper over every row without lookups, so runs of equal scalars are common.
 //!
 //! The result is the same group element as `Σ scalars[i]·bases[i]`, however it is computed, so the
 //! commitment, the proof and its verification are unchanged (`same_as_halo2s` checks it).
@@ -16,7 +18,8 @@
 use halo2_proofs::arithmetic::best_multiexp;
 use halo2_proofs::halo2curves::bn256::{Fr, G1Affine, G1};
 use halo2_proofs::halo2curves::ff::PrimeField;
-use halo2_proofs::halo2curves::group::Group;
+use halo2_proofs::halo2curves::group::prime::PrimeCurveAffine;
+use halo2_proofs::halo2curves::group::{Curve, Group};
 
 /// Bits per window.
 const WINDOW: usize = 8;
@@ -36,7 +39,9 @@ fn small(s: &Fr) -> Option<(bool, u64)> {
 /// `Σ scalars[i]·bases[i]`; `scalars` and `bases` must have the same length.
 pub fn msm(scalars: &[Fr], bases: &[G1Affine]) -> G1 {
     debug_assert_eq!(scalars.len(), bases.len());
-    let mut big = (Vec::new(), Vec::new());
+    // Other scalars, each with its base and, for a scalar equal to the one before it, the sum of their bases.
+    let mut big: (Vec<Fr>, Vec<G1Affine>, Vec<G1>) = (Vec::new(), Vec::new(), Vec::new());
+    let mut merged = 0;
     let mut smalls = Vec::with_capacity(scalars.len());
     let mut widest = 0u64;
     for (s, b) in scalars.iter().zip(bases) {
@@ -46,10 +51,17 @@ pub fn msm(scalars: &[Fr], bases: &[G1Affine]) -> G1 {
                 widest |= v;
                 smalls.push((neg, v, b));
             }
-            None => {
-                big.0.push(*s);
-                big.1.push(*b);
-            }
+            None => match (big.0.last(), big.2.last_mut()) {
+                (Some(last), Some(sum)) if last == s => {
+                    *sum += b;
+                    merged += 1;
+                }
+                _ => {
+                    big.0.push(*s);
+                    big.1.push(*b);
+                    big.2.push(G1::from(*b));
+                }
+            },
         }
     }
     let windows = (64 - widest.leading_zeros() as usize).div_ceil(WINDOW);
@@ -83,6 +95,11 @@ pub fn msm(scalars: &[Fr], bases: &[G1Affine]) -> G1 {
         }
         total += sum;
     }
+    if merged > 0 {
+        let mut sums = vec![G1Affine::identity(); big.2.len()];
+        G1::batch_normalize(&big.2, &mut sums);
+        big.1 = sums;
+    }
     if !big.0.is_empty() {
         total += best_multiexp(&big.0, &big.1);
     }
@@ -102,7 +119,8 @@ mod tests {
     }
 
     /// Small values of either sign and up to 64 bits, zeros, and a few random field elements, in one column; a
-    /// column of mostly random elements; and one of zeros: the same points as halo2's multiplication.
+    /// column of mostly random elements; one of zeros; and one with runs of equal field elements, broken by small
+    /// values and random ones: the same points as halo2's multiplication.
     #[test]
     fn same_as_halo2s() {
         let mut rng = ChaCha20Rng::seed_from_u64(7);
@@ -123,7 +141,16 @@ mod tests {
         let dense: Vec<Fr> =
             (0..n).map(|i| if i % 3 == 0 { Fr::from(i as u64) } else { Fr::random(&mut rng) }).collect();
         let zeros = vec![Fr::ZERO; n];
-        for scalars in [mixed, dense, zeros] {
+        let big = Fr::random(&mut rng);
+        let runs: Vec<Fr> = (0..n)
+            .map(|i| match i % 50 {
+                0..=29 => big,
+                30..=34 => Fr::from(i as u64),
+                35..=40 => big + Fr::from((i / 50) as u64),
+                _ => Fr::random(&mut rng),
+            })
+            .collect();
+        for scalars in [mixed, dense, zeros, runs] {
             assert_eq!(msm(&scalars, &g).to_affine(), best_multiexp(&scalars, &g).to_affine());
         }
     }
