@@ -1,10 +1,11 @@
 //! Key generation and proof creation for slice circuits, under either commitment scheme.
 
 use super::circuit::ReleasingCircuit;
-use super::prover_params::{ProverParams, ProverScheme, WrappedProver};
+use super::prover_params::{LagrangeBasis, ProverParams, ProverScheme, WrappedProver};
 use super::{ProveError, SliceCircuit};
-use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
 use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk_custom, Any, ProvingKey, VerifyingKey};
+use halo2_proofs::poly::commitment::{CommitmentScheme, Prover};
 use halo2_proofs::poly::ipa::commitment::IPACommitmentScheme;
 use halo2_proofs::poly::ipa::multiopen::ProverIPA;
 use halo2_proofs::poly::kzg::commitment::KZGCommitmentScheme;
@@ -94,6 +95,28 @@ fn unreadable(e: std::io::Error) -> ProveError {
     ProveError::Backend { stage: "parameters", reason: e.to_string() }
 }
 
+type Ipa = IPACommitmentScheme<G1Affine>;
+type IpaOpening<'p> = WrappedProver<ProverIPA<'p, G1Affine>>;
+type Kzg = KZGCommitmentScheme<Bn256>;
+type KzgOpening<'p> = WrappedProver<ProverSHPLONK<'p, Bn256>>;
+
+/// halo2's `create_proof` over the prover's parameters for scheme `S`, with `S`'s multi-opening prover `P`.
+fn halo2_proof<'p, S, P>(
+    params: &'p ProverParams<S::ParamsProver>,
+    pk: &ProvingKey<G1Affine>,
+    circuits: &[ReleasingCircuit],
+    instance: &[&[Fr]],
+    rng: impl RngCore,
+    transcript: &mut Blake2bWrite<Vec<u8>, G1Affine, Challenge255<G1Affine>>,
+) -> Result<(), halo2_proofs::plonk::Error>
+where
+    S: CommitmentScheme<Scalar = Fr, Curve = G1Affine>,
+    S::ParamsProver: LagrangeBasis,
+    P: Prover<'p, ProverScheme<S>>,
+{
+    create_proof::<ProverScheme<S>, P, _, _, _, _>(params, pk, circuits, &[instance], rng, transcript)
+}
+
 /// Proves one slice; `circuit` must carry its witness. The circuit is consumed: its trace is released as
 /// soon as halo2 has read the witness, before the quotient evaluation where the prover's memory peaks.
 pub fn prove(
@@ -107,28 +130,22 @@ pub fn prove(
     let mut t = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
     let circuits = &[ReleasingCircuit::new(circuit)];
     match params {
-        Params::Ipa(p) => {
-            let p = ProverParams::cached(p).map_err(unreadable)?;
-            create_proof::<ProverScheme<IPACommitmentScheme<G1Affine>>, WrappedProver<ProverIPA<'_, G1Affine>>, _, _, _, _>(
-                &p,
-                pk,
-                circuits,
-                &[inst],
-                rng,
-                &mut t,
-            )
-        }
-        Params::Kzg(p) => {
-            let p = ProverParams::cached(p).map_err(unreadable)?;
-            create_proof::<ProverScheme<KZGCommitmentScheme<Bn256>>, WrappedProver<ProverSHPLONK<'_, Bn256>>, _, _, _, _>(
-                &p,
-                pk,
-                circuits,
-                &[inst],
-                rng,
-                &mut t,
-            )
-        }
+        Params::Ipa(p) => halo2_proof::<Ipa, IpaOpening<'_>>(
+            &*ProverParams::cached(p).map_err(unreadable)?,
+            pk,
+            circuits,
+            inst,
+            rng,
+            &mut t,
+        ),
+        Params::Kzg(p) => halo2_proof::<Kzg, KzgOpening<'_>>(
+            &*ProverParams::cached(p).map_err(unreadable)?,
+            pk,
+            circuits,
+            inst,
+            rng,
+            &mut t,
+        ),
     }
     .map_err(halo2("proof"))?;
     Ok(t.finalize())

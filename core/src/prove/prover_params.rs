@@ -154,7 +154,9 @@ impl<'params, P: Params<'params, G1Affine> + LagrangeBasis> Params<'params, G1Af
     }
 
     fn commit_lagrange(&self, poly: &Polynomial<Fr, LagrangeCoeff>, r: Blind<Fr>) -> G1 {
-        let sum = small_msm::msm(poly, &self.lagrange[..poly.len()]);
+        // Without the generators at hand (never, for parameters that decode), halo2's own commitment.
+        let Some(bases) = self.lagrange.get(..poly.len()) else { return self.inner.commit_lagrange(poly, r) };
+        let sum = small_msm::msm(poly, bases);
         match self.blind {
             Some(w) => sum + w * r.0,
             None => sum,
@@ -175,7 +177,7 @@ impl<'params, P: ParamsProver<'params, G1Affine> + LagrangeBasis> ParamsProver<'
 
     fn new(k: u32) -> Self {
         let inner = P::new(k);
-        // Fresh parameters always decode.
+        // Fresh parameters always decode; were they not, commitments fall back to halo2's (`commit_lagrange`).
         ProverParams::new(inner.clone()).unwrap_or(ProverParams { inner, lagrange: Vec::new(), blind: None })
     }
 
