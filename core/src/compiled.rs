@@ -286,15 +286,21 @@ impl Compiled {
             let last = i + 1 == self.slices.len();
             let key = &self.verifier.slices[i];
             let p = params.get(key.k).map_err(|_| ProveError::TooLarge { k: key.k })?;
-            // The witness (the integer reference's trace) is laid out while the key is read or derived.
-            let (pk, circuit) = std::thread::scope(|scope| {
-                let circuit =
-                    scope.spawn(|| slice_circuit(graph, &self.slices[i], last.then_some(&claims), Some(&inputs)));
-                let pk = self.slice_proving_key(p, i, &claims, options.key_cache.as_ref());
-                (pk, circuit.join())
-            });
-            let (pk, _) = pk?;
-            let circuit = circuit.map_err(|_| ProveError::Unsupported("the witness thread stopped".into()))??;
+            let witness = || slice_circuit(graph, &self.slices[i], last.then_some(&claims), Some(&inputs));
+            let key_file = options.key_cache.as_ref().map(|c| c.path(&key.vk_digest));
+            let (pk, circuit) = if key_file.is_some_and(|f| f.is_file()) {
+                // A cached key is read while the witness (the integer reference's trace) is laid out. A key to
+                // derive comes first and alone: its generation is where memory peaks, and it holds no trace.
+                let (pk, circuit) = std::thread::scope(|scope| {
+                    let circuit = scope.spawn(witness);
+                    (self.slice_proving_key(p, i, &claims, options.key_cache.as_ref()), circuit.join())
+                });
+                let circuit = circuit.map_err(|_| ProveError::Unsupported("the witness thread stopped".into()))?;
+                (pk?.0, circuit?)
+            } else {
+                let (pk, _) = self.slice_proving_key(p, i, &claims, options.key_cache.as_ref())?;
+                (pk, witness()?)
+            };
             let instance = circuit.instance();
             let proof = prove(p, &pk, circuit, rand_chacha::ChaCha20Rng::from_seed(seeds[slot]))?;
             let (n_in, n_out) = (key.inputs.len(), key.outputs.len());
