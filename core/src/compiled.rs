@@ -34,8 +34,9 @@ pub const MAGIC: &[u8; 8] = b"VEILCMP\0";
 /// proofs that every verifier rejects; an older file is refused instead (`CompiledError::Format`). 8:
 /// separable max pooling (the verifying artifacts of models without max pooling are unchanged). 9: wide rows
 /// take four maxima and pack four elements a row and hash with two Poseidon lanes; commitments hash their
-/// elements in two halves. 10: a gate set per slice and one gate per chain. 11: two Poseidon gates fewer.
-pub const VERSION: u16 = 11;
+/// elements in two halves. 10: a gate set per slice and one gate per chain. 11: two Poseidon gates fewer. 12:
+/// constants and the claim on one `arith` gate.
+pub const VERSION: u16 = 12;
 
 /// A compiled model.
 #[derive(Clone, Debug, Serialize, Deserialize)]

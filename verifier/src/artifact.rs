@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 /// Magic bytes of a verifying artifact.
 pub const MAGIC: &[u8; 8] = b"VEILVKA\0";
-/// Current format version. Version 11: the Poseidon chip starts its sponge in the first absorb row and runs the odd
+/// Current format version. Version 12: one `arith` gate (an equation a row, its coefficients fixed) holds the
+/// constants and the claim rows, instead of the `constant`, `claim`, `verdict_age` and `verdict_kind` gates. Version 11: the Poseidon chip starts its sponge in the first absorb row and runs the odd
 /// partial round on the full-round gate (no `poseidon init` or `poseidon partial round` gate). Version 10: each
 /// slice names its optional gates ([`SliceKey::gates`]), and each chain has one gate, told its first row by the
 /// fixed `carry` column. Version 9: wide rows have four `max` and `pack` lanes and two Poseidon lanes, and
@@ -25,7 +26,7 @@ pub const MAGIC: &[u8; 8] = b"VEILVKA\0";
 /// Version 4 first evaluated weights in a track of their own (twelve fixed weight columns beside the other
 /// relations). Version 3 checked lookups with logUp gates and
 /// version 2 with halo2 lookups; their verifying keys describe other circuits and are refused by version.
-pub const VERSION: u16 = 11;
+pub const VERSION: u16 = 12;
 /// Largest artifact accepted (verifying keys of a few dozen slices fit easily).
 pub const MAX_ARTIFACT_BYTES: usize = 64 << 20;
 /// The largest slice size exponent a verifier accepts.
@@ -103,12 +104,12 @@ pub enum ArtifactError {
 }
 
 impl VerifyingArtifact {
-    /// The constraint-system parameters of slice `i` (its weight columns, row width and optional gates; claim
-    /// gates for the last slice), or `None` when there is no slice `i` or its weight columns are out of range.
+    /// The constraint-system parameters of slice `i` (its weight columns, row width and optional gates), or
+    /// `None` when there is no slice `i` or its weight columns are out of range.
     pub fn slice_params(&self, i: usize) -> Option<crate::circuit::SliceParams> {
         let s = self.slices.get(i)?;
         let params = crate::circuit::SliceParams::new(usize::try_from(s.weights).ok()?)?;
-        Some(params.with_width(s.width).with_gates(s.gates).with_last(i + 1 == self.slices.len()))
+        Some(params.with_width(s.width).with_gates(s.gates))
     }
 
     /// Serializes the artifact.

@@ -317,10 +317,6 @@ fn selector(c: &SliceConfig, sel: Sel) -> Option<Selector> {
         Sel::Max => s.max?,
         Sel::Pack => s.pack,
         Sel::PackStart => s.pack,
-        Sel::Claim => s.claim?.claim,
-        Sel::ClaimStart => s.claim?.claim,
-        Sel::VerdictAge => s.claim?.verdict_age,
-        Sel::VerdictKind => s.claim?.verdict_kind,
-        Sel::Constant => s.constant,
+        Sel::Claim | Sel::Constant => s.arith,
     })
 }

@@ -37,8 +37,7 @@ pub(crate) fn build(
 ) -> Result<Trace, ProveError> {
     let params = SliceParams::new(slice.weights)
         .ok_or_else(|| ProveError::Unsupported(format!("{} weight columns (1 to {MAX_WEIGHTS})", slice.weights)))?
-        .with_width(slice.width)
-        .with_last(claim.is_some());
+        .with_width(slice.width);
     if !(1..=slice.width.max_poseidon_lanes()).contains(&slice.poseidon_lanes) {
         return Err(ProveError::Unsupported(format!(
             "{} Poseidon lanes in {:?} rows",

@@ -67,7 +67,7 @@ fn bucket(sel: Sel) -> Option<(Bucket, bool)> {
         Sel::SumStart => (Sums, false),
         Sel::Pack => (Packing, false),
         Sel::PackStart => (Packing, false),
-        Sel::Claim | Sel::ClaimStart | Sel::VerdictAge | Sel::VerdictKind => (Claim, false),
+        Sel::Claim => (Claim, false),
     })
 }
 

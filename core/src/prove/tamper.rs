@@ -98,7 +98,7 @@ fn a_fused_relu_output_other_than_the_table_s_is_rejected_in_every_lane() {
 }
 
 #[test]
-fn a_constant_cell_off_its_fixed_value_is_rejected_by_the_constant_gate() {
+fn a_constant_cell_off_its_fixed_value_is_rejected_by_the_arith_gate() {
     let (_, _, honest) = conv_relu_slice();
     let k = honest.k();
     let rows: Vec<usize> =
@@ -108,7 +108,7 @@ fn a_constant_cell_off_its_fixed_value_is_rejected_by_the_constant_gate() {
         let mut t = (*honest.trace).clone();
         t.g[0][row] += Fr::one();
         let fails = failures(t, k);
-        assert!(fails.iter().any(|f| is_gate(f, "constant")), "row {row}: the constant gate rejects: {fails:?}");
+        assert!(fails.iter().any(|f| is_gate(f, "arith")), "row {row}: the arith gate rejects: {fails:?}");
     }
 }
 

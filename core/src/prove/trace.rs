@@ -50,10 +50,9 @@ pub(crate) enum Sel {
     Max,
     Pack,
     PackStart,
+    /// An `arith` row of the claim.
     Claim,
-    ClaimStart,
-    VerdictAge,
-    VerdictKind,
+    /// An `arith` row pinning `g0` to a constant.
     Constant,
 }
 
@@ -82,7 +81,6 @@ impl Sel {
             Sel::Dot => Some(Sel::DotStart),
             Sel::Sum => Some(Sel::SumStart),
             Sel::Pack => Some(Sel::PackStart),
-            Sel::Claim => Some(Sel::ClaimStart),
             _ => None,
         }
     }
@@ -109,7 +107,8 @@ pub(crate) enum Phase2 {
     Dot { start: usize, len: usize, lanes: usize },
     /// Copies the value of `src` into the phase-2 cell `dst` (the copy constraint is recorded separately).
     Copy { dst: CellRef, src: CellRef },
-    /// A phase-2 cell whose value needs no challenge.
+    /// A phase-2 cell set to a given value (tests forge phase-2 cells with it).
+    #[cfg(test)]
     Set { dst: CellRef, value: Fr },
 }
 
@@ -325,28 +324,41 @@ impl Trace {
         self.tagged[row] |= 1 << slot;
     }
 
-    /// A cell pinned to zero by the `constant` gate (allocated once).
+    /// A new row of the `arith` gate, `f0·g0 + f1·g1·g2 + f2·g3 + f3·g4 + f4·x0 + f5 = 0` with `coeffs` as
+    /// `f0..f5` (`x0` = slot 0's `x`), under `sel` ([`Sel::Claim`] or [`Sel::Constant`], which tell the row
+    /// profile what the row serves); its cells are the caller's to fill.
+    pub fn arith(&mut self, sel: Sel, coeffs: [Fr; F]) -> usize {
+        let row = self.alloc(1);
+        for (col, c) in self.f.iter_mut().zip(coeffs) {
+            col[row] = c;
+        }
+        self.enable(sel, row);
+        row
+    }
+
+    /// A cell pinned to zero by the `arith` gate (allocated once).
     pub fn zero(&mut self) -> CellRef {
         if let Some(z) = self.zero {
             return z;
         }
-        let row = self.alloc(1);
-        let cell = CellRef { col: Col::G(0), row };
-        self.enable(Sel::Constant, row);
+        let cell = self.pinned(0);
         self.zero = Some(cell);
         cell
     }
 
-    /// A new cell pinned to a constant by the `constant` gate (the value sits in the row's `f0`).
+    /// A new cell pinned to a constant by the `arith` gate: `g0 − v = 0`, the value in the row's `f5`.
     pub fn constant(&mut self, value: i64) -> CellRef {
         if value == 0 {
             return self.zero();
         }
-        let row = self.alloc(1);
+        self.pinned(value)
+    }
+
+    fn pinned(&mut self, value: i64) -> CellRef {
+        let row =
+            self.arith(Sel::Constant, [Fr::one(), Fr::zero(), Fr::zero(), Fr::zero(), Fr::zero(), -fr_i64(value)]);
         let cell = CellRef { col: Col::G(0), row };
         self.set_i(cell, value);
-        self.f[0][row] = fr_i64(value);
-        self.enable(Sel::Constant, row);
         cell
     }
 
@@ -480,6 +492,7 @@ impl Trace {
                     };
                     put(hc, dst, v);
                 }
+                #[cfg(test)]
                 Phase2::Set { dst, value } => put(hc, dst, value),
             }
         }

@@ -230,7 +230,6 @@ fn range_cost(
     (max_k, cost): (u32, &CostModel),
     polys: &mut HashMap<SliceParams, u64>,
 ) -> Option<u64> {
-    let last = range.end == graph.nodes.len();
     let mut best = None;
     for (width, rows) in [(Width::Narrow, &by_width.narrow), (Width::Wide, &by_width.wide)] {
         let (main, weights) = range_tracks(graph, range.clone(), (rows, width), cost);
@@ -240,7 +239,7 @@ fn range_cost(
         }
         let usable = (1u64 << k).saturating_sub(cost.reserved_rows).max(1);
         let columns = (weights * MAX_WEIGHTS as u64).div_ceil(usable).clamp(1, MAX_WEIGHTS as u64) as usize;
-        let params = SliceParams::default().with_weights(columns).with_width(width).with_last(last);
+        let params = SliceParams::default().with_weights(columns).with_width(width);
         let p = *polys.entry(params).or_insert_with(|| crate::prove::estimated_cost(0, params));
         let c = p << k;
         best = Some(best.map_or(c, |b: u64| b.min(c)));

@@ -1,15 +1,14 @@
 //! The custom gates. Each is named so `MockProver` failures point at the relation that broke.
 
-use super::{ClaimSelectors, GateSet, Selectors, SliceConfig, SliceParams, Width, DIV_LANES, HW, SLOT_X, SLOT_Y};
+use super::{GateSet, Selectors, SliceConfig, SliceParams, Width, DIV_LANES, HW, SLOT_X, SLOT_Y};
 use halo2_proofs::halo2curves::bn256::Fr;
-use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Expression, Fixed, VirtualCells};
 use halo2_proofs::poly::Rotation;
 
 /// Allocates the selectors. halo2 compresses simple selectors greedily in allocation order, so the weight
 /// track's two (on every row of the track, never on the same row) come first: they then share one column.
 /// Other orders cost gender-v1 or age-v1 a thirteenth selector column. The optional families' selectors exist
-/// with their family ([`GateSet`]; `div4` in wide rows only), the claim selectors in a last slice only.
+/// with their family ([`GateSet`]; `div4` in wide rows only).
 pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>, params: SliceParams) -> Selectors {
     let gates = params.gates();
     let wide = params.width() == Width::Wide;
@@ -28,12 +27,7 @@ pub(super) fn selectors(meta: &mut ConstraintSystem<Fr>, params: SliceParams) ->
         sum: optional(meta, gates.contains(GateSet::SUM)),
         max: optional(meta, gates.contains(GateSet::MAX)),
         pack: meta.selector(),
-        claim: params.last().then(|| ClaimSelectors {
-            claim: meta.selector(),
-            verdict_age: meta.selector(),
-            verdict_kind: meta.selector(),
-        }),
-        constant: meta.selector(),
+        arith: meta.selector(),
     }
 }
 
@@ -65,7 +59,7 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
     let (lk, g) = (&c.lk[..], &c.g[..]);
     let (zc, ac) = (c.z, c.alpha);
     let lanes = c.width.y_slots();
-    // Every chain below (a Horner chain, a power chain, a dot product, a running sum, packing, the claim rows)
+    // Every chain below (a Horner chain, a power chain, a dot product, a running sum, packing)
     // has its selector on each of its rows and one gate, on the row it constrains: `E − carry·P = 0`, where
     // `P` reads the previous row and the fixed column `carry` is 0 on a chain's first row and 1 on the others
     // (halo2 adds no selectors, so a start and a step selector cannot share a gate; a column of its own costs
@@ -245,99 +239,17 @@ pub(super) fn create(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig) {
             })
             .collect::<Vec<_>>()
     });
-    // Constants live in the key's fixed columns rather than in a `constants` column with copy constraints:
-    // that column would cost a fixed column and a permutation column for a handful of cells.
-    meta.create_gate("constant", |m| {
-        let q = m.query_selector(s.constant);
-        vec![q * (m.query_advice(g[0], Rotation::cur()) - m.query_fixed(f[0], Rotation::cur()))]
-    });
-    if let Some(claim) = s.claim {
-        claim_gates(meta, c, claim);
-    }
-}
-
-/// The claim rows of a final slice. One row per logit `i` holds `z_i` (g0), the claimed maximum `m` (g1),
-/// `d_i = m − z_i` with `E_i = exp[d_i]` (slot 0), the one-hot argmax bit `b_i` (g2), an inverse witness
-/// (g3), the prefix count `P_i = Σ_{j≤i} b_j` (g4), `K_i = Σ_{j≤i} b_j·j` (g5, with `j` in f0), the age sums
-/// `A_i = Σ E_j·c_j` (h0, `c_j` in f1) and `S_i = Σ E_j` (h1), the claim-kind bit `e0` (h3) and the revealed
-/// output `o_i = e0·z_i` (h2).
-fn claim_gates(meta: &mut ConstraintSystem<Fr>, c: &SliceConfig, s: ClaimSelectors) {
-    let (h, f) = (c.h, c.f);
-    let (lk, g) = (&c.lk[..], &c.g[..]);
-    // The claim rows are a chain (see `create`): the first has `carry = 0`, the later ones carry the running
-    // values `p`, `k`, `A`, `S` from the row above.
-    meta.create_gate("claim", |m| {
+    // One equation a row with its coefficients in the key, for the relations that hold on few rows (constants,
+    // the claim): halo2 evaluates every constraint on every row, so a gate of their own would cost each proof
+    // its constraints over the whole domain. Constants live in the key's fixed columns this way (`g0 = −f5`
+    // with `f0 = 1`) rather than in a `constants` column with copy constraints, which would cost a fixed
+    // column and a permutation column for a handful of cells.
+    meta.create_gate("arith", |m| {
+        let q = m.query_selector(s.arith);
         let cur = Rotation::cur();
-        let q = m.query_selector(s.claim);
-        let carry = m.query_fixed(c.carry, cur);
-        let (zi, mx, d, e) = (
-            m.query_advice(g[0], cur),
-            m.query_advice(g[1], cur),
-            m.query_advice(lk[0], cur),
-            m.query_advice(lk[1], cur),
-        );
-        let (b, inv, p, k) = (
-            m.query_advice(g[2], cur),
-            m.query_advice(g[3], cur),
-            m.query_advice(g[4], cur),
-            m.query_advice(g[5], cur),
-        );
-        let (acc, sum, out, e0) = (
-            m.query_advice(h[0], cur),
-            m.query_advice(h[1], cur),
-            m.query_advice(h[2], cur),
-            m.query_advice(h[3], cur),
-        );
-        let (idx, weight) = (m.query_fixed(f[0], cur), m.query_fixed(f[1], cur));
-        let prev = |m: &mut VirtualCells<'_, Fr>, col| carry.clone() * m.query_advice(col, Rotation::prev());
-        let (p_prev, k_prev, acc_prev, sum_prev) = (prev(m, g[4]), prev(m, g[5]), prev(m, h[0]), prev(m, h[1]));
-        let mut v = vec![
-            d.clone() - (mx - zi.clone()),
-            b.clone() * (b.clone() - constant(1)),
-            b.clone() * d.clone(),
-            d * inv - (constant(1) - p.clone()),
-            p - p_prev - b.clone(),
-            k - k_prev - b * idx,
-            acc - acc_prev - e.clone() * weight,
-            sum - sum_prev - e,
-            out - e0 * zi,
-        ];
-        v.iter_mut().for_each(|x| *x = q.clone() * x.clone());
-        v
-    });
-    // Row 1 of the verdict: g0 = A, g1 = S, g2 = threshold T (quarter years), g3 = the age bit b, and
-    // V = b·D + (1 − b)·(−D − 1) ≥ 0 as limbs in lk2, lk4, lk6 (see `remainder`), where D = A − T·S.
-    meta.create_gate("verdict_age", |m| {
-        let cur = Rotation::cur();
-        let q = m.query_selector(s.verdict_age);
-        let (a, sum, t, b) = (
-            m.query_advice(g[0], cur),
-            m.query_advice(g[1], cur),
-            m.query_advice(g[2], cur),
-            m.query_advice(g[3], cur),
-        );
-        let d = a - t * sum;
-        let v = remainder(m, lk, f, cur);
-        let signed = b.clone() * d.clone() + (constant(1) - b.clone()) * (Expression::Constant(-Fr::one()) - d);
-        vec![q.clone() * b.clone() * (b - constant(1)), q * (v - signed)]
-    });
-    // Row 2: the public kind σ (g3; 0 output, 1 argmax, 2 age, set by the verifier), the argmax index K (g4), the
-    // revealed value v (g5), e0 = [σ = 0] (g0, read by the claim rows' `o_i = e0·z_i`) and e1 = [σ = 1] (g1), with
-    // b from the row above. Over σ ∈ {0, 1, 2} the indicators are e1 = σ(2 − σ), e2 = (σ − e1)/2 and
-    // e0 = 1 − e1 − e2, so v = e1·K + e2·b. Every constraint has degree 2 before its selector, which halo2 can
-    // then share a fixed column with others.
-    meta.create_gate("verdict_kind", |m| {
-        let cur = Rotation::cur();
-        let q = m.query_selector(s.verdict_kind);
-        let (e0, e1, kind) = (m.query_advice(g[0], cur), m.query_advice(g[1], cur), m.query_advice(g[3], cur));
-        let (k, v) = (m.query_advice(g[4], cur), m.query_advice(g[5], cur));
-        let b = m.query_advice(g[3], Rotation::prev());
-        let half = Expression::Constant(Fr::TWO_INV);
-        let e2 = (kind.clone() - e1.clone()) * half;
-        vec![
-            q.clone() * (e1.clone() - kind.clone() * (constant(2) - kind)),
-            q.clone() * (e0 - constant(1) + e1.clone() + e2.clone()),
-            q * (v - e1 * k - e2 * b),
-        ]
+        let [f0, f1, f2, f3, f4, f5] = f.map(|col| m.query_fixed(col, cur));
+        let [g0, g1, g2, g3, g4] = [0, 1, 2, 3, 4].map(|i| m.query_advice(g[i], cur));
+        let x0 = m.query_advice(lk[SLOT_X[0]], cur);
+        vec![q * (f0 * g0 + f1 * g1 * g2 + f2 * g3 + f3 * g4 + f4 * x0 + f5)]
     });
 }

@@ -154,38 +154,20 @@ impl Width {
     }
 }
 
-/// What differs between slices' constraint systems: the number of weight columns, the row [`Width`], whether
-/// the slice is the last (only the last has claim rows, and so claim gates) and which optional gates it has
-/// ([`GateSet`]). Fewer columns are fewer polynomials in every proof; a slice whose weights are few next to its
+/// What differs between slices' constraint systems: the number of weight columns, the row [`Width`] and which
+/// optional gates a slice has ([`GateSet`]). Fewer columns are fewer polynomials in every proof; a slice whose weights are few next to its
 /// other rows needs only one or two weight columns, and a slice bound by its weights needs no wide rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SliceParams {
     weights: usize,
     width: Width,
-    last: bool,
     gates: GateSet,
 }
 
 impl SliceParams {
-    /// Wide rows with `weights` weight columns, for a last slice; `None` unless `1 ≤ weights ≤`
-    /// [`MAX_WEIGHTS`].
+    /// Wide rows with `weights` weight columns; `None` unless `1 ≤ weights ≤` [`MAX_WEIGHTS`].
     pub fn new(weights: usize) -> Option<Self> {
-        (1..=MAX_WEIGHTS).contains(&weights).then_some(SliceParams {
-            weights,
-            width: Width::Wide,
-            last: true,
-            gates: GateSet::ALL,
-        })
-    }
-
-    /// The same, for the last slice of a model (with claim gates) or another one (without).
-    pub fn with_last(self, last: bool) -> Self {
-        SliceParams { last, ..self }
-    }
-
-    /// Whether the constraint system has the claim gates of a model's last slice.
-    pub fn last(&self) -> bool {
-        self.last
+        (1..=MAX_WEIGHTS).contains(&weights).then_some(SliceParams { weights, width: Width::Wide, gates: GateSet::ALL })
     }
 
     /// The same row width with `weights` weight columns (clamped to `1..=`[`MAX_WEIGHTS`]).
@@ -228,17 +210,17 @@ impl SliceParams {
     }
 }
 
-/// [`MAX_WEIGHTS`] weight columns, wide rows, a last slice, every optional gate.
+/// [`MAX_WEIGHTS`] weight columns, wide rows, every optional gate.
 impl Default for SliceParams {
     fn default() -> Self {
-        SliceParams { weights: MAX_WEIGHTS, width: Width::Wide, last: true, gates: GateSet::ALL }
+        SliceParams { weights: MAX_WEIGHTS, width: Width::Wide, gates: GateSet::ALL }
     }
 }
 
 /// The selectors of the custom gates (see `gates.rs` for each relation). A selector exists only with its gate:
 /// halo2 gives a selector that no gate reads a fixed column of its own. The optional ones exist when the
 /// slice's [`GateSet`] has their family. The chains of the main track (Horner chains, powers, dot products,
-/// running sums, packing, claim rows) have one selector on each of their rows; the fixed column
+/// running sums, packing) have one selector on each of their rows; the fixed column
 /// [`SliceConfig::carry`] tells a chain's first row (0) from the rows that continue the one above (1), and the
 /// relation of a first row is the step's without the previous row's term.
 #[derive(Clone, Copy, Debug)]
@@ -278,22 +260,9 @@ pub struct Selectors {
     /// `g[l] = carry·g[l](prev)·f4 + y_l + f5` with `y_l` from slot [`Width::y_slots`]`[l]`: two lanes (slots
     /// 0, 3), four in wide rows (and 4, 7) (packing values into field elements).
     pub pack: Selector,
-    /// The claim rows' selectors (a last slice only).
-    pub claim: Option<ClaimSelectors>,
-    /// `g0 = f0`: a cell pinned to a constant of the key (the zero cell, the one of a power chain).
-    pub constant: Selector,
-}
-
-/// The selectors of a last slice's claim rows.
-#[derive(Clone, Copy, Debug)]
-pub struct ClaimSelectors {
-    /// Per-logit claim row (argmax bookkeeping and the age sums), a chain: later rows carry the running values
-    /// of the row above.
-    pub claim: Selector,
-    /// The age predicate row.
-    pub verdict_age: Selector,
-    /// The claim-kind row.
-    pub verdict_kind: Selector,
+    /// `f0·g0 + f1·g1·g2 + f2·g3 + f3·g4 + f4·x0 + f5 = 0` (`x0` = slot 0's `x`), one equation a row with its
+    /// coefficients in the key: constants (`g0 = −f5`) and the claim rows of a model's last slice.
+    pub arith: Selector,
 }
 
 /// Columns, selectors and challenges of a slice circuit.
