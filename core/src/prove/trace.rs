@@ -346,7 +346,7 @@ impl Trace {
         cell
     }
 
-    /// A new cell pinned to a constant by the `arith` gate: `g0 − v = 0`, the value in the row's `f5`.
+    /// A new cell pinned to a constant by the `arith` gate: `g0 + f5 = 0` with `f0 = 1` and `f5 = −value`.
     pub fn constant(&mut self, value: i64) -> CellRef {
         if value == 0 {
             return self.zero();
